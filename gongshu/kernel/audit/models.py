@@ -1,0 +1,43 @@
+"""The append-only audit log: every write and every data read, each entry chained by SM3 to the previous."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gongshu.kernel.db import Base
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    actor_label: Mapped[str] = mapped_column(String(120), default="")
+    actor_org_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    object_type: Mapped[str] = mapped_column(String(60), default="")
+    object_id: Mapped[str] = mapped_column(String(120), default="", index=True)
+    grant_id: Mapped[int | None] = mapped_column(default=None)
+    scenario: Mapped[str | None] = mapped_column(String(200), default=None)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")  # ok, denied, error
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Keyed hashes (HMAC-SM3) of the ID numbers / USCCs a read returned: R26 data tracker, never in clear.
+    subject_keys: Mapped[list[Any]] = mapped_column(default=list)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class AuditSubjectIndex(Base):
+    """R26 data tracker: which audit entries returned records of a subject (by keyed hash)."""
+
+    __tablename__ = "audit_subject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    audit_seq: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -1,0 +1,59 @@
+"""Settings read from the environment (GONGSHU_*), with the embedded default on SQLite."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform settings. Regulation numbers never live here: they live in the policy file (R30)."""
+
+    model_config = SettingsConfigDict(env_prefix="GONGSHU_", extra="ignore")
+
+    data_dir: Path = Path("./gongshu-data")
+    database_url: str = ""
+    secret_key: str = ""
+    # Security settings of the platform itself (not statutory numbers).
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    session_hours: int = 12
+    api_token_default_days: int = 90
+    timezone: str = "Asia/Shanghai"
+    # Background work: "embedded" runs the scheduler inside `serve`; "external" leaves it to `gongshu worker`.
+    background: str = "embedded"
+    secure_cookies: bool = False
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gongshu.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("keys", "attachments", "exports", "uploads"):
+            (self.data_dir / sub).mkdir(exist_ok=True)
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The cookie/CSRF signing key: from the environment, else generated once into the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.ensure_data_dir() / "keys" / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

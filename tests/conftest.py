@@ -1,0 +1,94 @@
+"""Test fixtures: every test runs on the backend named by GONGSHU_TEST_DB (sqlite, the default, or
+postgresql, against the server on 127.0.0.1:5432 in a uniquely named database dropped at the end)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from gongshu.kernel import config, db, timeutil
+
+BACKEND = os.environ.get("GONGSHU_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("GONGSHU_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_create(name: str) -> str:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _pg_drop(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gongshu-data")
+
+
+@pytest.fixture(scope="session")
+def db_url(data_dir: Path) -> Iterator[str]:
+    from gongshu.kernel.bootstrap import initialise
+
+    pg_name = None
+    if BACKEND == "postgresql":
+        pg_name = f"gongshu_test_{uuid.uuid4().hex[:12]}"
+        url = _pg_create(pg_name)
+    else:
+        url = f"sqlite:///{data_dir / 'test.db'}"
+    os.environ["GONGSHU_DATABASE_URL"] = url
+    os.environ["GONGSHU_DATA_DIR"] = str(data_dir)
+    os.environ["GONGSHU_BACKGROUND"] = "external"
+    config.reset_settings()
+    initialise(url)
+    yield url
+    db.dispose_all()
+    if pg_name:
+        _pg_drop(pg_name)
+
+
+def _clean(url: str) -> None:
+    from gongshu import models
+
+    tables = [t for t in models.Base.metadata.sorted_tables if t.name != "alembic_version"]
+    engine = db.get_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture()
+def db_clean(db_url: str) -> Iterator[str]:
+    """A database holding only what every installation has (policy, platform key); cleaned afterwards."""
+    from gongshu.kernel.bootstrap import seed
+
+    _clean(db_url)
+    seed(db_url)
+    yield db_url
+    timeutil.freeze(None)
+
+
+@pytest.fixture()
+def session(db_clean: str) -> Iterator[Session]:
+    s = db.session_factory(db_clean)()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
