@@ -1,0 +1,100 @@
+"""The `gongshu` command line. Every command reads GONGSHU_DATABASE_URL and GONGSHU_DATA_DIR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gongshu.kernel.audit import cli as audit_cli
+from gongshu.kernel.clock import cli as clock_cli
+from gongshu.kernel.crypto import cli as crypto_cli
+from gongshu.kernel.errors import GongshuError
+from gongshu.kernel.identifiers import cli as identifiers_cli
+
+app = typer.Typer(no_args_is_help=True, help="gongshu (公数): the public data resource platform")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy as data (R30)")
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(clock_cli.app, name="calendar", help="Working-day clock")
+app.add_typer(identifiers_cli.app, name="id", help="Resident ID number and USCC checks (R10)")
+app.add_typer(crypto_cli.app, name="seal", help="Electronic seals (R10)")
+app.add_typer(audit_cli.app, name="audit", help="Audit log")
+
+console = Console()
+
+
+def fail(exc: GongshuError) -> None:
+    console.print(f"[red]{exc.code}[/red]: {exc.message_zh} / {exc.message_en}")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the latest schema and load the shipped policy."""
+    from gongshu.kernel.bootstrap import initialise
+    from gongshu.kernel.config import get_settings
+
+    initialise()
+    console.print(f"database ready: {get_settings().resolved_database_url()}")
+
+
+@policy_app.command("show")
+def policy_show(
+    version: str = typer.Option("", help="A version id; default: the one in force today"),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole policy as JSON"),
+) -> None:
+    """Show the policy in force (or a given version): deadlines and periods."""
+    from gongshu.kernel.db import read_scope
+    from gongshu.kernel.policy import service
+
+    try:
+        with read_scope() as session:
+            pol = service.get_version(session, version) if version else service.at(session)
+            all_versions = service.versions(session)
+    except GongshuError as exc:
+        fail(exc)
+        return
+    if as_json:
+        print(json.dumps(pol.doc.model_dump(mode="json") | {"lapsed": pol.lapsed}, ensure_ascii=False,
+                         indent=2))
+        return
+    console.print(f"[bold]{pol.doc.title_zh}[/bold] ({pol.id}) {pol.doc.effective_from} → "
+                  f"{pol.doc.effective_to or '—'}" + ("  [yellow]已到期，继续沿用 (lapsed)[/yellow]" if pol.lapsed else ""))
+    table = Table("deadline", "working days", "anchor", "article", "statutory", "名称")
+    for key, d in pol.doc.deadlines.items():
+        table.add_row(key, str(d.working_days), d.anchor, d.article, "yes" if d.statutory else "", d.zh)
+    console.print(table)
+    console.print("versions: " + ", ".join(f"{v.id} ({v.effective_from}→{v.effective_to or '—'})"
+                                            for v in all_versions))
+
+
+@policy_app.command("load")
+def policy_load(path: Path) -> None:
+    """Load a successor policy version from a YAML or JSON file (R30)."""
+    from gongshu.kernel.audit.service import record
+    from gongshu.kernel.db import session_scope
+    from gongshu.kernel.identity.actor import SYSTEM
+    from gongshu.kernel.policy import service
+
+    try:
+        doc = service.parse_policy(path.read_text(encoding="utf-8"), source=str(path))
+        with session_scope() as session:
+            row = service.load(session, doc)
+            record(session, SYSTEM, "policy.load", object_type="policy_version", object_id=row.id)
+    except GongshuError as exc:
+        fail(exc)
+        return
+    console.print(f"loaded policy {doc.id}: {doc.effective_from} → {doc.effective_to or '—'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

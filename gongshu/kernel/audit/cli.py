@@ -1,0 +1,7 @@
+"""CLI commands of the kernel's audit module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

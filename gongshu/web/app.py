@@ -1,0 +1,127 @@
+"""The app factory: pages and API of every domain, the identity middleware, errors in two languages."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from gongshu import __version__
+from gongshu.kernel.config import get_settings
+from gongshu.kernel.errors import GongshuError, Unauthenticated
+from gongshu.web import i18n
+from gongshu.web.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE
+from gongshu.web.render import render
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _identity_middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Resolve the language and the actor once per request (session cookie or Bearer API token)."""
+    from gongshu.kernel.db import read_scope
+    from gongshu.kernel.identity import sessions, tokens
+
+    path = request.url.path
+    wanted = request.query_params.get("lang")
+    request.state.lang = i18n.normalise(wanted or request.cookies.get(LANG_COOKIE))
+    request.state.via_token = False
+    if not path.startswith("/static/") and path not in ("/healthz", "/metrics"):
+        auth = request.headers.get("authorization", "")
+        raw_cookie = request.cookies.get(SESSION_COOKIE)
+        try:
+            with read_scope() as session:
+                if auth.lower().startswith("bearer "):
+                    request.state.actor = tokens.resolve_api_token(session, auth[7:].strip())
+                    request.state.via_token = True
+                elif raw_cookie:
+                    resolved = sessions.resolve_session(session, raw_cookie)
+                    if resolved is not None:
+                        request.state.actor, request.state.web_session = resolved
+                        request.state.unread_notifications = sessions.unread_count(
+                            session, request.state.actor
+                        )
+        except GongshuError as exc:
+            return _error_response(request, exc)
+    response = await call_next(request)
+    if wanted:
+        response.set_cookie(LANG_COOKIE, request.state.lang, max_age=365 * 86400, samesite="lax")
+    if CSRF_COOKIE not in request.cookies and not _is_api(request):
+        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), samesite="strict", httponly=False,
+                            secure=get_settings().secure_cookies)
+    return response
+
+
+def _error_response(request: Request, exc: GongshuError) -> Response:
+    lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
+    if _is_api(request) or request.headers.get("authorization"):
+        return JSONResponse({"error": exc.to_dict(lang)}, status_code=exc.status_code)
+    if isinstance(exc, Unauthenticated):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return render(request, "error.html", status_code=exc.status_code, error=exc, message=exc.message(lang))
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.background == "embedded":
+            from gongshu.kernel.jobs.runner import EmbeddedScheduler
+
+            scheduler = EmbeddedScheduler()
+            scheduler.start()
+        yield
+        if scheduler is not None:
+            scheduler.stop()
+
+    app = FastAPI(
+        title="gongshu 公数 API",
+        version=__version__,
+        description="公共数据资源平台 API — the public data resource platform",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.middleware("http")(_identity_middleware)
+
+    @app.exception_handler(GongshuError)
+    async def _gongshu_error(request: Request, exc: GongshuError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid"}
+        field = ".".join(str(p) for p in first.get("loc", []) if p not in ("body", "query", "path", "form"))
+        err = GongshuError(
+            "request.invalid",
+            f"请求参数 {field} 有误：{first.get('msg')}",
+            f"Request field {field} is invalid: {first.get('msg')}",
+            field=field or None,
+            status_code=422,
+        )
+        return _error_response(request, err)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers() -> list:  # type: ignore[type-arg]
+    """Every domain's API router and page router, in one place."""
+    from gongshu.web import registry
+
+    return registry.routers()

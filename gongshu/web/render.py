@@ -1,0 +1,55 @@
+"""Server-rendered pages: one Jinja environment over the web shell's and every domain's templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from gongshu.web import i18n
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _template_dirs() -> list[str]:
+    dirs = [str(PACKAGE / "web" / "templates")]
+    for path in sorted(PACKAGE.glob("*/templates")) + sorted(PACKAGE.glob("kernel/*/templates")):
+        if path.parent.name != "web":
+            dirs.append(str(path))
+    return dirs
+
+
+env = Environment(loader=FileSystemLoader(_template_dirs()), autoescape=select_autoescape(["html"]))
+
+
+def lang_of(request: Request) -> str:
+    return str(getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE))
+
+
+def context(request: Request, **extra: Any) -> dict[str, Any]:
+    lang = lang_of(request)
+    actor = getattr(request.state, "actor", None)
+    web_session = getattr(request.state, "web_session", None)
+
+    def _(msgid: str, **params: object) -> str:
+        return i18n.gettext(lang, msgid, **params)
+
+    base = {
+        "request": request,
+        "lang": lang,
+        "_": _,
+        "actor": actor,
+        "csrf_token": web_session.csrf_token if web_session is not None else "",
+        "unread_notifications": getattr(request.state, "unread_notifications", 0),
+        "policy_lapsed": getattr(request.state, "policy_lapsed", None),
+    }
+    base.update(extra)
+    return base
+
+
+def render(request: Request, template: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    html = env.get_template(template).render(context(request, **extra))
+    return HTMLResponse(html, status_code=status_code)
