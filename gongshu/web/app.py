@@ -99,6 +99,13 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(GongshuError)
     async def _gongshu_error(request: Request, exc: GongshuError) -> Response:
+        from gongshu.kernel.access.service import AccessDenied, record_denial
+
+        if isinstance(exc, AccessDenied):
+            from gongshu.kernel.db import session_scope
+
+            with session_scope() as session:  # every refused attempt is in the audit log
+                record_denial(session, exc)
         return _error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,79 @@
+"""R5: which role may perform which administrative action, and over which organisations.
+
+Permissions are data: one table from role to actions, with the scope the role has (its own organisation,
+the organisations it manages, or the whole platform when held at the authority or the operator).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from gongshu.kernel.identity.models import OrgKind, Role
+
+
+class Action(enum.StrEnum):
+    POLICY_LOAD = "policy.load"
+    CALENDAR_LOAD = "calendar.load"
+    AUDIT_READ = "audit.read"
+    USER_MANAGE = "user.manage"
+    CATALOG_COMPILE = "catalog.compile"
+    CATALOG_REVIEW = "catalog.review"
+    DATA_INGEST = "data.ingest"
+    DATA_MANAGE = "data.manage"
+    SHARING_APPLY = "sharing.apply"
+    SHARING_REVIEW = "sharing.review"
+    GRANT_REVOKE = "grant.revoke"
+    OPEN_PRE_REVIEW = "open.pre_review"
+    OPEN_APPLY = "open.apply"
+    OBJECTION_FILE = "objection.file"
+    SUPERVISE = "supervise"
+    EMERGENCY_MANAGE = "emergency.manage"
+
+
+PLATFORM_KINDS = frozenset({OrgKind.AUTHORITY, OrgKind.OPERATOR})
+
+
+@dataclass(frozen=True)
+class Permission:
+    action: Action
+    # Where the role must be held for the permission to apply (None = any organisation kind).
+    held_at: frozenset[OrgKind] | None = None
+    # True: the permission covers every organisation; False: only the organisation it is held in
+    # (and, for departments, the public service organisations they manage, R5).
+    platform_wide: bool = False
+
+
+ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
+    Role.ADMIN: (
+        Permission(Action.POLICY_LOAD, PLATFORM_KINDS, True),
+        Permission(Action.CALENDAR_LOAD, PLATFORM_KINDS, True),
+        Permission(Action.USER_MANAGE, PLATFORM_KINDS, True),
+        Permission(Action.AUDIT_READ, PLATFORM_KINDS, True),
+        Permission(Action.SUPERVISE, PLATFORM_KINDS, True),
+        Permission(Action.EMERGENCY_MANAGE, frozenset({OrgKind.AUTHORITY}), True),
+    ),
+    Role.ORG_ADMIN: (Permission(Action.USER_MANAGE),),
+    Role.AUDITOR: (
+        Permission(Action.AUDIT_READ, PLATFORM_KINDS, True),
+        Permission(Action.AUDIT_READ),
+    ),
+    Role.CATALOG_OFFICER: (Permission(Action.CATALOG_COMPILE),),
+    Role.DATA_OFFICER: (
+        Permission(Action.DATA_INGEST),
+        Permission(Action.DATA_MANAGE),
+        Permission(Action.SHARING_APPLY),
+        Permission(Action.GRANT_REVOKE),
+    ),
+    Role.REVIEWER: (
+        Permission(Action.CATALOG_REVIEW, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.SHARING_REVIEW, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.GRANT_REVOKE, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.SHARING_REVIEW),
+    ),
+    Role.PRE_REVIEWER: (Permission(Action.OPEN_PRE_REVIEW, frozenset({OrgKind.OPERATOR}), True),),
+    Role.COORDINATOR: (Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),),
+    Role.DECISION_MAKER: (),
+    Role.PUBLIC: (Permission(Action.OPEN_APPLY), Permission(Action.OBJECTION_FILE)),
+}
