@@ -92,6 +92,42 @@ def policy_load(path: Path) -> None:
     console.print(f"loaded policy {doc.id}: {doc.effective_from} → {doc.effective_to or '—'}")
 
 
+@app.command("demo")
+def demo() -> None:
+    """Load the demo city (idempotent) and print how to log in."""
+    import pyotp
+
+    from gongshu.demo.load import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo
+    from gongshu.kernel.bootstrap import initialise
+
+    initialise()
+    try:
+        report = load_demo()
+    except GongshuError as exc:
+        fail(exc)
+        return
+    console.print("demo city " + ("loaded" if report.created else "already present")
+                  + f": {report.users} users")
+    table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
+    for username, org, roles in report.logins:
+        table.add_row(username, org, roles)
+    console.print(table)
+    console.print("every department and public service organisation has <code>.catalog, <code>.data, "
+                  "<code>.reviewer, <code>.admin and <code>.auditor (same password)")
+    console.print(f"two-factor login for {', '.join(report.totp_users)}: TOTP secret {DEMO_TOTP_SECRET} "
+                  f"(current code: {pyotp.TOTP(DEMO_TOTP_SECRET).now()}; `gongshu demo-code` prints it)")
+
+
+@app.command("demo-code")
+def demo_code() -> None:
+    """Print the current TOTP code of the demo administrators (demo data only)."""
+    import pyotp
+
+    from gongshu.demo.load import DEMO_TOTP_SECRET
+
+    print(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+
+
 def main() -> None:
     app()
 

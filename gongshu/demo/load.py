@@ -1,0 +1,117 @@
+"""`gongshu demo`: load the demo city into the configured database (idempotent) and report the logins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from gongshu.demo.city import (
+    ALL_ORGS,
+    CITY_REGION,
+    COMPANIES,
+    DEPARTMENT_ROLES,
+    PERSONS,
+    PLATFORM_USERS,
+    PUBLIC_SERVICE_ORGS,
+)
+from gongshu.kernel.identifiers.checks import make_id_number, make_uscc
+from gongshu.kernel.identity import service as identity
+from gongshu.kernel.identity.models import User
+
+DEMO_PASSWORD = "Demo2026gongshu"
+# The demo administrators' TOTP secret, printed so that an authenticator app can be set up for the demo.
+DEMO_TOTP_SECRET = "GONGSHUDEMOTOTPSECRETAAAAAAAAAAA"
+
+
+@dataclass
+class DemoReport:
+    created: bool
+    organisations: int = 0
+    users: int = 0
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, organisation, roles
+    totp_users: list[str] = field(default_factory=list)
+
+
+def _user(session: Session, username: str, name: str, org: str, roles: list[str]) -> User:
+    return identity.create_user(session, username=username, display_name=name, password=DEMO_PASSWORD,
+                                org_code=org, roles=roles)
+
+
+def load_city(session: Session) -> DemoReport:
+    """Organisations, users for every role, public accounts (R5)."""
+    if identity.find_org_by_code(session, "authority") is not None:
+        return _report_existing(session)
+    report = DemoReport(created=True)
+    for org in ALL_ORGS:
+        identity.create_organisation(
+            session, code=org.code, name_zh=org.name_zh, name_en=org.name_en, kind=org.kind,
+            uscc=make_uscc(org.uscc_prefix), parent_code=org.parent,
+        )
+        report.organisations += 1
+    for username, name, org_code, roles in PLATFORM_USERS:
+        user = _user(session, username, name, org_code, roles)
+        if "admin" in roles:
+            user.totp_secret = DEMO_TOTP_SECRET
+            user.totp_enabled = True
+            report.totp_users.append(username)
+        report.logins.append((username, org_code, ",".join(roles)))
+    for org in ALL_ORGS:
+        if org.kind not in ("department", "public_service_org"):
+            continue
+        for suffix, role in DEPARTMENT_ROLES.items():
+            if org.kind == "public_service_org" and role == "auditor":
+                continue
+            _user(session, f"{org.code}.{suffix}", f"{org.name_zh}{_ROLE_ZH[role]}", org.code, [role])
+    for username, name, birth, seq in PERSONS:
+        id_number = make_id_number(CITY_REGION + "", dt.date.fromisoformat(birth), seq)
+        identity.create_organisation(session, code=f"person.{username}", name_zh=name, kind="person",
+                                     id_number=id_number)
+        _user(session, username, name, f"person.{username}", ["public"])
+        report.logins.append((username, f"{name}（{id_number}）", "public"))
+    for username, name, uscc_prefix in COMPANIES:
+        uscc = make_uscc(uscc_prefix[:17])
+        identity.create_organisation(session, code=f"company.{username}", name_zh=name, kind="legal_entity",
+                                     uscc=uscc)
+        _user(session, username, name + "经办人", f"company.{username}", ["public"])
+        report.logins.append((username, f"{name}（{uscc}）", "public"))
+        report.organisations += 1
+    report.organisations += len(PERSONS)
+    for code in ("civil_affairs", "public_security", "market_supervision", "water"):
+        for suffix in DEPARTMENT_ROLES:
+            if code == "water" and suffix == "auditor":
+                continue
+            report.logins.append((f"{code}.{suffix}", code, DEPARTMENT_ROLES[suffix]))
+    report.users = session.query(User).count()
+    return report
+
+
+_ROLE_ZH = {
+    "catalog_officer": "目录管理员",
+    "data_officer": "数据管理员",
+    "reviewer": "审核员",
+    "org_admin": "单位管理员",
+    "auditor": "审计员",
+}
+
+
+def _report_existing(session: Session) -> DemoReport:
+    report = DemoReport(created=False)
+    report.users = session.query(User).count()
+    for username, _name, org_code, roles in PLATFORM_USERS:
+        report.logins.append((username, org_code, ",".join(roles)))
+        if "admin" in roles:
+            report.totp_users.append(username)
+    return report
+
+
+__all__ = ["DEMO_PASSWORD", "DEMO_TOTP_SECRET", "DemoReport", "load_city", "PUBLIC_SERVICE_ORGS"]
+
+
+def load_demo(url: str | None = None) -> DemoReport:
+    """Load every part of the demo city in one transaction (all or nothing)."""
+    from gongshu.kernel.db import session_scope
+
+    with session_scope(url) as session:
+        return load_city(session)
