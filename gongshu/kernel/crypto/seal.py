@@ -5,10 +5,13 @@ signer's public key, so it can be checked offline (`gongshu seal verify FILE`)."
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes as chashes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tongsuopy.crypto import hashes, serialization
@@ -17,7 +20,7 @@ from tongsuopy.crypto.exceptions import InvalidSignature
 
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.models import SealKey
-from gongshu.kernel.crypto.sm import sm3_hex
+from gongshu.kernel.crypto.sm import constant_time_equal, sm3_hex
 from gongshu.kernel.timeutil import now
 
 ALGORITHM = "SM2-with-SM3"
@@ -37,15 +40,15 @@ def generate_key() -> ec.EllipticCurvePrivateKey:
 
 
 def private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
+    pem: bytes = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    return pem
 
 
 def public_pem(key: ec.EllipticCurvePublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pem: bytes = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode()
 
 
 def key_id(public_key_pem: str) -> str:
@@ -84,7 +87,8 @@ def ensure_platform_key(session: Session) -> SealKey:
 
 
 def sign_bytes(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
-    return key.sign(data, ec.ECDSA(hashes.SM3()))
+    signature: bytes = key.sign(data, ec.ECDSA(hashes.SM3()))
+    return signature
 
 
 def verify_bytes(public_key_pem: str, signature: bytes, data: bytes) -> bool:
@@ -120,3 +124,114 @@ def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict
 
 def platform_key_ids(session: Session) -> set[str]:
     return set(session.scalars(select(SealKey.key_id).where(SealKey.is_platform.is_(True))))
+
+
+def registered_key_ids(session: Session) -> set[str]:
+    """R10: the keys whose seals the platform accepts: every registered key that is not revoked."""
+    return set(session.scalars(select(SealKey.key_id).where(SealKey.revoked_at.is_(None))))
+
+
+# Why a seal does not hold (code → Chinese, English).
+SEAL_REASONS: dict[str, tuple[str, str]] = {
+    "seal.format": ("不是本平台格式的电子印章文件", "Not a sealed document of the platform's format"),
+    "seal.public_key": ("印章中的公钥无法读取", "The public key in the seal cannot be read"),
+    "seal.key_id": ("印章的密钥标识与其公钥不符", "The seal's key id does not match its public key"),
+    "seal.digest": (
+        "文件内容与印章中的SM3摘要不符（内容已被改动）",
+        "The document does not match the seal's SM3 digest",
+    ),
+    "seal.signature": ("SM2签名验证失败", "The SM2 signature does not verify"),
+    "seal.untrusted": ("印章密钥不在受信任的密钥之列", "The seal's key is not among the trusted keys"),
+    "seal.file_digest": (
+        "文件与印章中记录的SM3摘要不符",
+        "The file does not match the SM3 digest in its seal",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    """R10: the outcome of checking an electronic seal. The signature covers the document only: `signer`
+    and `sealed_at` are informative, trusted only through the key id."""
+
+    valid: bool
+    key_id: str | None
+    signer: str | None
+    reason_code: str | None = None
+    reason_zh: str | None = None
+    reason_en: str | None = None
+
+
+def _refused(code: str, key: str | None = None, signer: str | None = None) -> SealCheck:
+    zh, en = SEAL_REASONS[code]
+    return SealCheck(False, key, signer, code, zh, en)
+
+
+def verify_sealed(sealed: Any, trusted_key_ids: set[str] | None = None) -> SealCheck:
+    """R10: check a sealed document: its format, that `sm3` is the SM3 digest of the document's canonical
+    JSON, the SM2 signature with the embedded public key, and (if `trusted_key_ids` is given) that the key
+    is trusted. Without trusted keys only the seal's integrity is proven, not who made it."""
+    seal = sealed.get("seal") if isinstance(sealed, dict) else None
+    fields = ("algorithm", "key_id", "public_key", "sm3", "signature")
+    if (
+        not isinstance(seal, dict)
+        or sealed.get("format") != SEAL_FORMAT
+        or "document" not in sealed
+        or seal.get("algorithm") != ALGORITHM
+        or not all(isinstance(seal.get(f), str) for f in fields)
+    ):
+        return _refused("seal.format")
+    kid: str = seal["key_id"]
+    signer = seal.get("signer") if isinstance(seal.get("signer"), str) else None
+    try:
+        public = serialization.load_pem_public_key(seal["public_key"].encode())
+    except (ValueError, TypeError):
+        return _refused("seal.public_key", kid, signer)
+    if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SM2):
+        return _refused("seal.public_key", kid, signer)
+    if key_id(seal["public_key"]) != kid:
+        return _refused("seal.key_id", kid, signer)
+    try:
+        data = canonical_json(sealed["document"])
+    except (TypeError, ValueError):
+        return _refused("seal.format", kid, signer)
+    if not constant_time_equal(sm3_hex(data), seal["sm3"]):
+        return _refused("seal.digest", kid, signer)
+    try:
+        signature = base64.b64decode(seal["signature"], validate=True)
+    except (binascii.Error, ValueError):
+        return _refused("seal.signature", kid, signer)
+    if not verify_bytes(seal["public_key"], signature, data):
+        return _refused("seal.signature", kid, signer)
+    if trusted_key_ids is not None and kid not in trusted_key_ids:
+        return _refused("seal.untrusted", kid, signer)
+    return SealCheck(True, kid, signer)
+
+
+def file_sm3(path: Path) -> str:
+    """The SM3 digest of a file, read in blocks."""
+    h = chashes.Hash(chashes.SM3())
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.finalize().hex()
+
+
+def seal_file_digest(path: Path, *, signer: str = "platform") -> dict[str, Any]:
+    """R10: a detached seal for any file (an export, a certificate scan): the platform seals a small
+    document naming the file and its SM3 digest; the file itself is left as it is."""
+    document = {"kind": "file-digest", "name": path.name, "size": path.stat().st_size, "sm3": file_sm3(path)}
+    return seal_document(document, signer=signer)
+
+
+def verify_detached(path: Path, sealed: Any, trusted_key_ids: set[str] | None = None) -> SealCheck:
+    """R10: check a detached seal made by `seal_file_digest`, then that the file has the sealed digest."""
+    result = verify_sealed(sealed, trusted_key_ids)
+    if not result.valid:
+        return result
+    document = sealed["document"]
+    if not isinstance(document, dict) or document.get("kind") != "file-digest":
+        return _refused("seal.format", result.key_id, result.signer)
+    if not constant_time_equal(file_sm3(path), str(document.get("sm3", ""))):
+        return _refused("seal.file_digest", result.key_id, result.signer)
+    return result
