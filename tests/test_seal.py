@@ -26,6 +26,7 @@ from gongshu.kernel.crypto.seal import (
     seal_document,
     seal_file_digest,
     sign_bytes,
+    signed_bytes,
     verify_detached,
     verify_sealed,
 )
@@ -41,7 +42,8 @@ def _foreign_seal(document: dict[str, Any]) -> dict[str, Any]:
     key = generate_key()
     pem = public_pem(key.public_key())
     data = canonical_json(document)
-    signature = base64.b64encode(sign_bytes(key, data)).decode()
+    signed = signed_bytes(sm3_hex(data), "someone", "2024-06-01T00:00:00+00:00")
+    signature = base64.b64encode(sign_bytes(key, signed)).decode()
     seal = {
         "algorithm": ALGORITHM,
         "signer": "someone",
@@ -177,3 +179,12 @@ def test_sm4_tampered_token_or_wrong_key_is_refused(db_clean: str) -> None:
         with pytest.raises(GongshuError) as err:
             decrypt_secret(malformed)
         assert err.value.code == "crypto.secret_format"
+
+
+def test_r10_changing_the_signer_or_the_time_breaks_the_seal(session: Session) -> None:
+    trusted = platform_key_ids(session)
+    for field, value in (("signer", "另一单位"), ("sealed_at", "2020-01-01T00:00:00+00:00")):
+        sealed = json.loads(json.dumps(seal_document(DOC, signer="市大数据主管部门")))
+        sealed["seal"][field] = value
+        result = verify_sealed(sealed, trusted)
+        assert not result.valid and result.reason_code == "seal.signature"

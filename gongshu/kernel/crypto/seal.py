@@ -105,8 +105,10 @@ def verify_bytes(public_key_pem: str, signature: bytes, data: bytes) -> bool:
 def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict[str, Any]:
     """Seal a JSON document with the platform key: {"format", "document", "seal": {...}}."""
     key = platform_private_key()
-    data = canonical_json(document)
+    digest = sm3_hex(canonical_json(document))
     pem = public_pem(key.public_key())
+    sealed_at = now().isoformat()
+    signed = signed_bytes(digest, signer, sealed_at)
     return {
         "format": SEAL_FORMAT,
         "document": document,
@@ -115,11 +117,16 @@ def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict
             "signer": signer,
             "key_id": key_id(pem),
             "public_key": pem,
-            "sm3": sm3_hex(data),
-            "signature": base64.b64encode(sign_bytes(key, data)).decode(),
-            "sealed_at": now().isoformat(),
+            "sm3": digest,
+            "signature": base64.b64encode(sign_bytes(key, signed)).decode(),
+            "sealed_at": sealed_at,
         },
     }
+
+
+def signed_bytes(digest: str, signer: str | None, sealed_at: str | None) -> bytes:
+    """What the SM2 signature covers: the document's SM3 digest, who sealed it and when."""
+    return canonical_json({"sm3": digest, "signer": signer, "sealed_at": sealed_at})
 
 
 def platform_key_ids(session: Session) -> set[str]:
@@ -151,8 +158,8 @@ SEAL_REASONS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class SealCheck:
-    """R10: the outcome of checking an electronic seal. The signature covers the document only: `signer`
-    and `sealed_at` are informative, trusted only through the key id."""
+    """R10: the outcome of checking an electronic seal. The signature covers the document's digest, the
+    signer's name and the sealing time; who the signer really is is proven by the key id being trusted."""
 
     valid: bool
     key_id: str | None
@@ -201,7 +208,8 @@ def verify_sealed(sealed: Any, trusted_key_ids: set[str] | None = None) -> SealC
         signature = base64.b64decode(seal["signature"], validate=True)
     except (binascii.Error, ValueError):
         return _refused("seal.signature", kid, signer)
-    if not verify_bytes(seal["public_key"], signature, data):
+    sealed_at = seal.get("sealed_at") if isinstance(seal.get("sealed_at"), str) else None
+    if not verify_bytes(seal["public_key"], signature, signed_bytes(seal["sm3"], signer, sealed_at)):
         return _refused("seal.signature", kid, signer)
     if trusted_key_ids is not None and kid not in trusted_key_ids:
         return _refused("seal.untrusted", kid, signer)
