@@ -1,5 +1,6 @@
 """Import every model module so that the metadata (and Alembic) sees all tables."""
 
+from gongshu.catalog import models as catalog_models
 from gongshu.kernel.access import models as access_models
 from gongshu.kernel.audit import models as audit_models
 from gongshu.kernel.clock import models as clock_models
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "access_models",
     "audit_models",
+    "catalog_models",
     "clock_models",
     "crypto_models",
     "identity_models",

@@ -1,0 +1,263 @@
+"""R6 R9: catalog pages — search with facets, an entry with its items, attributes, conditions and
+versions, the editor of catalog officers (inline field errors), submission for review. The authority
+reviews on the workflow's case page. Thin: every rule lives in the catalog services."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from gongshu.catalog import search, service
+from gongshu.catalog.api import facet_filters
+from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.schemas import DATA_TYPES, FORMATS, SENSITIVITIES, SUBJECT_KINDS, EntryInput
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import require
+from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import GongshuError, ValidationFailed
+from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.identity.models import Organisation
+from gongshu.kernel.policy import service as policy_service
+from gongshu.web.deps import csrf_protect, current_actor, require_actor
+from gongshu.web.render import lang_of, render
+
+router = APIRouter(prefix="/catalog", include_in_schema=False)
+Anyone = Annotated[Actor, Depends(current_actor)]
+LoggedIn = Annotated[Actor, Depends(require_actor)]
+Protected = [Depends(csrf_protect)]
+PAGE_SIZE = 20
+BLANK_ITEM_ROWS = 2
+ENTRY_FIELDS = (
+    "catalog_kind",
+    "category_code",
+    "name",
+    "name_en",
+    "summary",
+    "format",
+    "topic",
+    "legal_basis",
+    "open_attribute",
+    "sharing_attribute",
+    "not_open_reason",
+    "update_cycle",
+    "grade",
+    "subject_kind",
+)
+ITEM_FIELDS = ("name", "label_zh", "label_en", "data_type", "length", "sensitivity", "description")
+
+
+def _rows(form: FormData, prefix: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Repeated rows `prefix-<n>-<field>`; rows left blank are dropped."""
+    indexes = sorted(
+        {int(k.split("-")[1]) for k in form if k.startswith(f"{prefix}-") and k.split("-")[1].isdigit()}
+    )
+    rows = []
+    for n in indexes:
+        row = {f: str(form.get(f"{prefix}-{n}-{f}") or "").strip() for f in fields}
+        if any(v for k, v in row.items() if k not in ("data_type", "sensitivity", "kind")):
+            rows.append(row)
+    return rows
+
+
+def form_to_input(form: FormData) -> EntryInput:
+    """The editor's form as an entry input (types are checked by the services)."""
+    data: dict[str, Any] = {f: str(form.get(f) or "").strip() for f in ENTRY_FIELDS}
+    data["keywords"] = [k for k in str(form.get("keywords") or "").replace("，", ",").split(",") if k.strip()]
+    data["related_codes"] = [k.strip() for k in str(form.get("related_codes") or "").split(",") if k.strip()]
+    data["sharing_methods"] = [str(v) for v in form.getlist("sharing_methods")]
+    data["contains_personal_info"] = form.get("contains_personal_info") == "on"
+    data["deidentified"] = form.get("deidentified") == "on"
+    data["sharing_conditions"] = _rows(form, "sharing_conditions", ("kind", "value"))
+    data["open_conditions"] = _rows(form, "open_conditions", ("kind", "value"))
+    items = _rows(form, "items", (*ITEM_FIELDS, "is_key"))
+    for item in items:
+        item["is_key"] = item["is_key"] == "on"
+        item["length"] = int(item["length"]) if item["length"].isdigit() else None
+    data["items"] = items
+    provider = str(form.get("provider_org_id") or "")
+    data["provider_org_id"] = int(provider) if provider.isdigit() else None
+    return EntryInput.model_validate(data)
+
+
+def _field_errors(exc: GongshuError, lang: str) -> dict[str, str]:
+    errors = exc.details.get("errors") or [
+        {"field": exc.field or "_form", "zh": exc.message_zh, "en": exc.message_en}
+    ]
+    out: dict[str, str] = {}
+    for e in errors:
+        out.setdefault(e["field"], e["zh"] if lang == "zh" else e["en"])
+    return out
+
+
+def _vocab(session: Any, lang: str) -> dict[str, Any]:
+    pol = policy_service.at(session)
+    groups = (
+        "catalog_kinds",
+        "sharing_attributes",
+        "sharing_condition_kinds",
+        "sharing_methods",
+        "open_attributes",
+        "open_condition_kinds",
+        "update_cycles",
+        "grades",
+    )
+    return {
+        "choices": {g: [(k, pol.label(g, k, lang)) for k in pol.keys(g)] for g in groups},
+        "formats": FORMATS,
+        "data_types": DATA_TYPES,
+        "sensitivities": SENSITIVITIES,
+        "subject_kinds": SUBJECT_KINDS,
+        "label": lambda group, key: pol.label(group, key, lang),
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def catalog_page(
+    request: Request, actor: Anyone, q: str = "", sort: str = "relevance", page: int = 1
+) -> HTMLResponse:
+    """R6: the city-wide catalog: search box, facets and results, as the visitor may see them."""
+    lang = lang_of(request)
+    page = max(1, page)
+    filters = facet_filters(request)
+    with read_scope() as s:
+        result = search.search(s, actor, q[:200], filters, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE, lang)
+        return render(
+            request,
+            "catalog/search.html",
+            result=result,
+            q=q,
+            sort=sort,
+            page=page,
+            filters=filters,
+            page_size=PAGE_SIZE,
+            **_vocab(s, lang),
+        )
+
+
+def _info(entry: CatalogEntry) -> dict[str, str]:
+    """What the editor shows of the entry being edited (read inside the unit of work)."""
+    return {"resource_code": entry.resource_code, "status": entry.status, "name": entry.name}
+
+
+def _editor(
+    request: Request,
+    actor: Actor,
+    entry: dict[str, str] | None,
+    data: EntryInput,
+    errors: dict[str, str] | None = None,
+    reasons: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    lang = lang_of(request)
+    with read_scope() as s:
+        providers = [o for o in s.query(Organisation).order_by(Organisation.code) if actor.acts_for(o.id)]
+        return render(
+            request,
+            "catalog/edit.html",
+            entry=entry,
+            data=data,
+            errors=errors or {},
+            reasons=reasons,
+            providers=providers,
+            blank_rows=BLANK_ITEM_ROWS,
+            status_code=status_code,
+            **_vocab(s, lang),
+        )
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_page(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R6: the catalog officer's editor for a new entry."""
+    with read_scope() as s:
+        require(s, actor, Action.CATALOG_COMPILE, org_id=actor.org_id)
+    return _editor(request, actor, None, EntryInput(provider_org_id=actor.org_id))
+
+
+@router.post("/new", response_class=HTMLResponse, dependencies=Protected)
+async def new_submit(request: Request, actor: LoggedIn) -> Response:
+    form = await request.form()
+    data = form_to_input(form)
+    try:
+        with session_scope() as s:
+            code = service.create_draft(s, actor, data).resource_code
+    except ValidationFailed as exc:
+        return _editor(request, actor, None, data, _field_errors(exc, lang_of(request)), status_code=422)
+    return RedirectResponse(f"/catalog/{quote(code)}?done=saved", status_code=303)
+
+
+@router.get("/{code}", response_class=HTMLResponse)
+def entry_page(request: Request, actor: Anyone, code: str, done: str = "") -> HTMLResponse:
+    """R6 R9: an entry: metadata, items, attributes with conditions, versions and status."""
+    lang = lang_of(request)
+    with read_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        history = service.versions(s, entry)
+        provider = s.get(Organisation, entry.provider_org_id)
+        pending = service.diff(service.snapshot(entry), entry.pending) if entry.pending else []
+        return render(
+            request,
+            "catalog/entry.html",
+            entry=entry,
+            versions=history,
+            done=done,
+            provider=provider.name(lang) if provider else "",
+            pending_changes=pending,
+            can_edit=service.can_edit(s, actor, entry),
+            **_vocab(s, lang),
+        )
+
+
+@router.get("/{code}/edit", response_class=HTMLResponse)
+def edit_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
+    """R6 R9: edit a draft, or propose a change to a published entry."""
+    with read_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        require(s, actor, Action.CATALOG_COMPILE, org_id=entry.provider_org_id)
+        data = EntryInput.model_validate(entry.pending or service.snapshot(entry))
+        info = _info(entry)
+    return _editor(request, actor, info, data)
+
+
+@router.post("/{code}/edit", response_class=HTMLResponse, dependencies=Protected)
+async def edit_submit(request: Request, actor: LoggedIn, code: str) -> Response:
+    form = await request.form()
+    data = form_to_input(form)
+    reasons = str(form.get("reasons") or "")
+    done = "saved"
+    try:
+        with session_scope() as s:
+            entry = service.get_entry(s, actor, code)
+            if entry.status == "published":
+                service.propose_change(s, actor, entry.id, data, reasons)
+                done = "change_proposed"
+            else:
+                service.update_draft(s, actor, entry.id, data)
+    except ValidationFailed as exc:
+        with read_scope() as s:
+            info = _info(service.get_entry(s, actor, code))
+        return _editor(request, actor, info, data, _field_errors(exc, lang_of(request)), reasons, 422)
+    return RedirectResponse(f"/catalog/{quote(code)}?done={done}", status_code=303)
+
+
+@router.post("/{code}/submit", dependencies=Protected)
+def submit(actor: LoggedIn, code: str) -> Response:
+    """R6: submit a draft; the authority reviews it on the case page."""
+    with session_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        case = service.submit_for_review(s, actor, entry.id)
+        case_id = case.id
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/{code}/withdraw", dependencies=Protected)
+async def withdraw(request: Request, actor: LoggedIn, code: str) -> Response:
+    """R9: withdraw a published entry with reasons."""
+    form = await request.form()
+    with session_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        service.withdraw(s, actor, entry.id, str(form.get("reasons") or ""))
+    return RedirectResponse(f"/catalog/{quote(code)}?done=withdrawn", status_code=303)

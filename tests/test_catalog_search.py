@@ -1,0 +1,150 @@
+"""R6: full-text catalog search in Chinese and English, facets, visibility (R15, R22), on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from catalog_fixtures import city, marriage
+from sqlalchemy.orm import Session
+
+from gongshu.catalog import search, service
+from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel.identity.actor import ANONYMOUS
+from gongshu.kernel.workflow import engine
+
+
+@pytest.fixture()
+def c(session: Session) -> dict[str, Any]:
+    return city(session)
+
+
+def _publish(
+    session: Session, c: dict[str, Any], officer: str = "civil_officer", **overrides: Any
+) -> CatalogEntry:
+    entry = service.create_draft(session, c[officer], marriage(**overrides))
+    case = service.submit_for_review(session, c[officer], entry.id)
+    engine.decide(session, c["reviewer"], case.id, "approve")
+    session.commit()
+    return entry
+
+
+@pytest.fixture()
+def catalog(session: Session, c: dict[str, Any]) -> dict[str, CatalogEntry]:
+    items = [
+        {
+            "name": "id_number",
+            "label_zh": "公民身份号码",
+            "label_en": "ID number",
+            "data_type": "id_number",
+            "is_key": True,
+            "sensitivity": "personal",
+        },
+        {"name": "address", "label_zh": "户籍地址", "label_en": "Registered address", "data_type": "string"},
+    ]
+    out = {
+        "marriage": _publish(session, c),
+        "adoption": _publish(
+            session,
+            c,
+            name="收养登记信息",
+            name_en="Adoption registration",
+            summary="收养关系登记。",
+            keywords=["收养"],
+            format="xlsx",
+            topic="民政",
+        ),
+        "household": _publish(
+            session,
+            c,
+            "police_officer",
+            name="户籍人口信息",
+            name_en="Household registration",
+            summary="常住人口户籍登记。",
+            keywords=["户籍"],
+            items=items,
+            topic="公安",
+            open_attribute="not_open",
+            open_conditions=[],
+            not_open_reason="涉及个人信息",
+        ),
+    }
+    out["draft"] = service.create_draft(
+        session, c["civil_officer"], marriage(name="殡葬信息", name_en="Funeral records")
+    )
+    session.commit()
+    return out
+
+
+def _codes(result: search.SearchResult) -> set[str]:
+    return {h.entry.resource_code for h in result.hits}
+
+
+def test_r6_one_character_finds_marriage(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    result = search.search(session, ANONYMOUS, "婚")
+    assert _codes(result) == {catalog["marriage"].resource_code}
+    assert _codes(search.search(session, ANONYMOUS, "婚姻登记")) == {catalog["marriage"].resource_code}
+    both = {catalog["marriage"].resource_code, catalog["adoption"].resource_code}
+    assert _codes(search.search(session, ANONYMOUS, "登记")) == both
+
+
+def test_r6_english_and_items_and_provider(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    assert _codes(search.search(session, ANONYMOUS, "marriage")) == {catalog["marriage"].resource_code}
+    assert _codes(search.search(session, ANONYMOUS, "Marri")) == {catalog["marriage"].resource_code}
+    officer = c["police_officer"]
+    assert _codes(search.search(session, officer, "户籍地址")) == {catalog["household"].resource_code}
+    assert catalog["household"].resource_code in _codes(search.search(session, officer, "公安局"))
+    assert search.search(session, ANONYMOUS, "殡葬").total == 0  # drafts are never found
+
+
+def test_r15_anonymous_does_not_find_shared_only(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    assert search.search(session, ANONYMOUS, "户籍").total == 0
+    assert search.search(session, c["citizen"], "户籍").total == 0
+    assert search.search(session, c["civil_officer"], "户籍").total == 1
+    assert search.search(session, ANONYMOUS).total == 2
+    assert search.search(session, c["reviewer"]).total == 3
+
+
+def test_r6_facet_counts(session: Session, c: dict[str, Any], catalog: dict[str, Any]) -> None:
+    result = search.search(session, c["reviewer"], "")
+    facets = {name: {v.value: v.count for v in values} for name, values in result.facets.items()}
+    assert facets["provider"] == {str(c["civil"].id): 2, str(c["police"].id): 1}
+    assert facets["format"] == {"csv": 2, "xlsx": 1}
+    assert facets["open_attribute"] == {"on_application": 2, "not_open": 1}
+    labels = {v.value: v.label for v in result.facets["open_attribute"]}
+    assert labels["on_application"] == "依申请开放"
+    filtered = search.search(session, c["reviewer"], "", {"format": ["xlsx"]})
+    assert _codes(filtered) == {catalog["adoption"].resource_code}
+    # The chosen facet keeps its alternatives; the others follow the filter.
+    ff = {name: {v.value: v.count for v in values} for name, values in filtered.facets.items()}
+    assert ff["format"] == {"csv": 2, "xlsx": 1}
+    assert ff["provider"] == {str(c["civil"].id): 1}
+
+
+def test_r9_index_follows_change_and_withdrawal(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    entry = catalog["marriage"]
+    case = service.propose_change(
+        session, c["civil_officer"], entry.id, marriage(name="涉外婚姻登记信息"), ""
+    )
+    assert search.search(session, ANONYMOUS, "涉外").total == 0  # the published version is still in force
+    engine.decide(session, c["reviewer"], case.id, "approve")
+    session.commit()
+    assert _codes(search.search(session, ANONYMOUS, "涉外")) == {entry.resource_code}
+    service.withdraw(session, c["civil_officer"], entry.id, "职能调整")
+    session.commit()
+    assert search.search(session, ANONYMOUS, "涉外").total == 0
+
+
+def test_r6_sort_by_update(session: Session, c: dict[str, Any], catalog: dict[str, Any]) -> None:
+    result = search.search(session, ANONYMOUS, "", sort="updated")
+    times = [h.entry.updated_at for h in result.hits]
+    assert times == sorted(times, reverse=True)
+    assert search.search(session, ANONYMOUS, "登记", limit=1).total == 2
