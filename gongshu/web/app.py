@@ -54,11 +54,15 @@ async def _identity_middleware(
                         )
         except GongshuError as exc:
             return _error_response(request, exc)
+    # The double-submit token of forms shown before login: the one the browser holds, else a fresh one
+    # that this response sets (pages put `request.state.csrf_cookie` into their forms' csrf_token field).
+    fresh_csrf = None if CSRF_COOKIE in request.cookies or _is_api(request) else secrets.token_urlsafe(24)
+    request.state.csrf_cookie = request.cookies.get(CSRF_COOKIE) or fresh_csrf
     response = await call_next(request)
     if wanted:
         response.set_cookie(LANG_COOKIE, request.state.lang, max_age=365 * 86400, samesite="lax")
-    if CSRF_COOKIE not in request.cookies and not _is_api(request):
-        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), samesite="strict", httponly=False,
+    if fresh_csrf:
+        response.set_cookie(CSRF_COOKIE, fresh_csrf, samesite="strict", httponly=False,
                             secure=get_settings().secure_cookies)
     return response
 
@@ -96,6 +100,11 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.middleware("http")(_identity_middleware)
+    from gongshu.web.metrics import MetricsMiddleware
+    from gongshu.web.pages.shell import PolicyBannerMiddleware
+
+    app.add_middleware(PolicyBannerMiddleware)  # R30: pages warn while a lapsed policy is carried on
+    app.add_middleware(MetricsMiddleware)  # outermost: /metrics counts and times every request
 
     @app.exception_handler(GongshuError)
     async def _gongshu_error(request: Request, exc: GongshuError) -> Response:

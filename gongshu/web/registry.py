@@ -6,7 +6,18 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from gongshu.web.pages import shell
+    from gongshu.web.api import auth as auth_api
+    from gongshu.web.pages import admin, audit, auth_account, shell
+    from gongshu.web.pages import auth as auth_pages
 
-    found: list[APIRouter] = [shell.router]
+    found: list[APIRouter] = [shell.router, admin.router, audit.router]
+    found += [auth_pages.router, auth_account.router, auth_api.router]
+    from gongshu.web.api import cases as cases_api
+    from gongshu.web.pages import cases as case_pages
+
+    found += [case_pages.router, cases_api.router]
+    from gongshu.catalog import api as catalog_api
+    from gongshu.catalog import pages as catalog_pages
+
+    found += [catalog_pages.router, catalog_api.router]
     return found
