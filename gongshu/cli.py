@@ -128,6 +128,49 @@ def demo_code() -> None:
     print(pyotp.TOTP(DEMO_TOTP_SECRET).now())
 
 
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on"),
+) -> None:
+    """Run the platform's pages and API (initialises the database first when needed)."""
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from gongshu.kernel.bootstrap import initialise
+    from gongshu.kernel.config import get_settings
+
+    initialise()  # idempotent: migrations to head, the shipped policy, the platform's seal key
+    shown = make_url(get_settings().resolved_database_url()).render_as_string(hide_password=True)
+    address = f"[{host}]" if ":" in host else host
+    console.print(f"gongshu serving on http://{address}:{port}/  (database: {shown})", soft_wrap=True)
+    uvicorn.run("gongshu.web.app:create_app", factory=True, host=host, port=port)
+
+
+@app.command("worker")
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run the jobs that are due now, once, and exit"),
+    interval: float = typer.Option(5.0, "--interval", min=0.1, help="Seconds between two looks for due jobs"),
+) -> None:
+    """Run the background jobs (SLA sweep, ...) until interrupted; several workers never run a slot twice."""
+    import threading
+
+    from gongshu.kernel.jobs.runner import default_worker_id, run_due_jobs, worker_loop
+
+    worker_id = default_worker_id("cli")
+    if once:
+        ran = run_due_jobs(None, worker_id)
+        console.print("ran: " + (", ".join(ran) if ran else "nothing due"))
+        return
+    stop = threading.Event()
+    console.print(f"worker {worker_id} running; Ctrl+C stops it")
+    try:
+        worker_loop(worker_id, stop, interval=interval)
+    except KeyboardInterrupt:
+        stop.set()
+        console.print("worker stopped")
+
+
 def main() -> None:
     app()
 

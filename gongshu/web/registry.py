@@ -18,6 +18,10 @@ def routers() -> list[APIRouter]:
     found += [case_pages.router, cases_api.router]
     from gongshu.catalog import api as catalog_api
     from gongshu.catalog import pages as catalog_pages
+    from gongshu.catalog import pages_io as catalog_io
+    from gongshu.catalog import pages_procedures as catalog_procedures
 
+    # The import/export and procedure routes come before the catalog's /catalog/{code} route.
+    found += [catalog_io.router, catalog_io.api_router, catalog_procedures.router]
     found += [catalog_pages.router, catalog_api.router]
     return found
