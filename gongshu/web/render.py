@@ -42,7 +42,9 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "lang": lang,
         "_": _,
         "actor": actor,
-        "csrf_token": web_session.csrf_token if web_session is not None else "",
+        # Logged in: the session's token; before login: the double-submit cookie's value.
+        "csrf_token": web_session.csrf_token if web_session is not None
+        else (getattr(request.state, "csrf_cookie", None) or ""),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "policy_lapsed": getattr(request.state, "policy_lapsed", None),
     }
