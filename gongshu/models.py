@@ -1,6 +1,7 @@
 """Import every model module so that the metadata (and Alembic) sees all tables."""
 
 from gongshu.catalog import models as catalog_models
+from gongshu.catalog import projects_models as catalog_projects_models
 from gongshu.kernel.access import models as access_models
 from gongshu.kernel.audit import models as audit_models
 from gongshu.kernel.clock import models as clock_models
@@ -16,6 +17,7 @@ __all__ = [
     "access_models",
     "audit_models",
     "catalog_models",
+    "catalog_projects_models",
     "clock_models",
     "crypto_models",
     "identity_models",

@@ -221,6 +221,12 @@ def _publish(session: Session, entry: CatalogEntry, case: Case) -> None:
     )
 
 
+def publish_version(session: Session, entry: CatalogEntry, case: Case) -> None:
+    """R9 R15: record, as a new published version, a change that a procedure's case decided (a duty
+    transfer moving the entry to another provider, an attribute dispute changing its sharing attribute)."""
+    _publish(session, entry, case)
+
+
 def _case_entry(session: Session, case: Case) -> CatalogEntry | None:
     if case.subject_type != SUBJECT_TYPE or not case.subject_id.isdigit():
         return None
