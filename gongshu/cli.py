@@ -108,6 +108,9 @@ def demo() -> None:
         return
     console.print("demo city " + ("loaded" if report.created else "already present")
                   + f": {report.users} users")
+    if report.catalog_entries:
+        console.print(f"demo catalog: {report.catalog_entries} entries (the authority's review queue: "
+                      "/catalog/review as authority.reviewer)")
     table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
     for username, org, roles in report.logins:
         table.add_row(username, org, roles)

@@ -19,6 +19,7 @@ from gongshu.demo.city import (
 from gongshu.kernel.identifiers.checks import make_id_number, make_uscc
 from gongshu.kernel.identity import service as identity
 from gongshu.kernel.identity.models import User
+from gongshu.kernel.identity.passwords import hash_password
 
 DEMO_PASSWORD = "Demo2026gongshu"
 # The demo administrators' TOTP secret, printed so that an authenticator app can be set up for the demo.
@@ -32,11 +33,25 @@ class DemoReport:
     users: int = 0
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, organisation, roles
     totp_users: list[str] = field(default_factory=list)
+    catalog_entries: int = 0
+
+
+_demo_hash: list[str] = []
 
 
 def _user(session: Session, username: str, name: str, org: str, roles: list[str]) -> User:
-    return identity.create_user(session, username=username, display_name=name, password=DEMO_PASSWORD,
-                                org_code=org, roles=roles)
+    """Every demo account has the same published password: it is hashed once (argon2 is slow by design)."""
+    if not _demo_hash:
+        _demo_hash.append(hash_password(DEMO_PASSWORD))
+    return identity.create_user(
+        session,
+        username=username,
+        display_name=name,
+        password=DEMO_PASSWORD,
+        org_code=org,
+        roles=roles,
+        password_hash=_demo_hash[0],
+    )
 
 
 def load_city(session: Session) -> DemoReport:
@@ -46,8 +61,13 @@ def load_city(session: Session) -> DemoReport:
     report = DemoReport(created=True)
     for org in ALL_ORGS:
         identity.create_organisation(
-            session, code=org.code, name_zh=org.name_zh, name_en=org.name_en, kind=org.kind,
-            uscc=make_uscc(org.uscc_prefix), parent_code=org.parent,
+            session,
+            code=org.code,
+            name_zh=org.name_zh,
+            name_en=org.name_en,
+            kind=org.kind,
+            uscc=make_uscc(org.uscc_prefix),
+            parent_code=org.parent,
         )
         report.organisations += 1
     for username, name, org_code, roles in PLATFORM_USERS:
@@ -66,14 +86,16 @@ def load_city(session: Session) -> DemoReport:
             _user(session, f"{org.code}.{suffix}", f"{org.name_zh}{_ROLE_ZH[role]}", org.code, [role])
     for username, name, birth, seq in PERSONS:
         id_number = make_id_number(CITY_REGION + "", dt.date.fromisoformat(birth), seq)
-        identity.create_organisation(session, code=f"person.{username}", name_zh=name, kind="person",
-                                     id_number=id_number)
+        identity.create_organisation(
+            session, code=f"person.{username}", name_zh=name, kind="person", id_number=id_number
+        )
         _user(session, username, name, f"person.{username}", ["public"])
         report.logins.append((username, f"{name}（{id_number}）", "public"))
     for username, name, uscc_prefix in COMPANIES:
         uscc = make_uscc(uscc_prefix[:17])
-        identity.create_organisation(session, code=f"company.{username}", name_zh=name, kind="legal_entity",
-                                     uscc=uscc)
+        identity.create_organisation(
+            session, code=f"company.{username}", name_zh=name, kind="legal_entity", uscc=uscc
+        )
         _user(session, username, name + "经办人", f"company.{username}", ["public"])
         report.logins.append((username, f"{name}（{uscc}）", "public"))
         report.organisations += 1
@@ -106,7 +128,7 @@ def _report_existing(session: Session) -> DemoReport:
     return report
 
 
-__all__ = ["DEMO_PASSWORD", "DEMO_TOTP_SECRET", "DemoReport", "load_city", "PUBLIC_SERVICE_ORGS"]
+__all__ = ["DEMO_PASSWORD", "DEMO_TOTP_SECRET", "PUBLIC_SERVICE_ORGS", "DemoReport", "load_city"]
 
 
 def load_demo(url: str | None = None) -> DemoReport:
@@ -114,4 +136,9 @@ def load_demo(url: str | None = None) -> DemoReport:
     from gongshu.kernel.db import session_scope
 
     with session_scope(url) as session:
-        return load_city(session)
+        report = load_city(session)
+        if report.created:  # the catalog comes with a new city, in the same transaction
+            from gongshu.demo.catalog import load_catalog
+
+            report.catalog_entries = load_catalog(session).entries
+        return report

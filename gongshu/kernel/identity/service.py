@@ -110,8 +110,12 @@ def create_user(
     phone: str | None = None,
     language: str = "zh",
     actor: Actor | None = None,
+    password_hash: str | None = None,
 ) -> User:
-    """R5: an account of an organisation, with roles in it (and optionally in other organisations)."""
+    """R5: an account of an organisation, with roles in it (and optionally in other organisations).
+    `password_hash`, when given, is `hash_password(password)` made once by the caller for many accounts that
+    share an initial password (argon2 is slow by design); the password itself is still checked against the
+    password policy."""
     username, display_name = username.strip(), display_name.strip()
     if not USERNAME.match(username):
         raise ValidationFailed(
@@ -146,7 +150,7 @@ def create_user(
         username=username,
         display_name=display_name,
         organisation_id=org.id,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         email=email,
         phone=phone,
         language="en" if language.startswith("en") else "zh",
