@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gongshu.aggregation import cli as ingest_cli
 from gongshu.kernel.audit import cli as audit_cli
 from gongshu.kernel.clock import cli as clock_cli
 from gongshu.kernel.crypto import cli as crypto_cli
@@ -24,6 +25,7 @@ app.add_typer(clock_cli.app, name="calendar", help="Working-day clock")
 app.add_typer(identifiers_cli.app, name="id", help="Resident ID number and USCC checks (R10)")
 app.add_typer(crypto_cli.app, name="seal", help="Electronic seals (R10)")
 app.add_typer(audit_cli.app, name="audit", help="Audit log")
+app.command("ingest")(ingest_cli.ingest)
 
 console = Console()
 

@@ -11,6 +11,8 @@ from gongshu.kernel.identity import models as identity_models
 from gongshu.kernel.jobs import models as jobs_models
 from gongshu.kernel.policy import models as policy_models
 from gongshu.kernel.workflow import models as workflow_models
+from gongshu.quality import rules as quality_models
+from gongshu.store import models as store_models
 
 __all__ = [
     "Base",
@@ -23,5 +25,7 @@ __all__ = [
     "identity_models",
     "jobs_models",
     "policy_models",
+    "quality_models",
+    "store_models",
     "workflow_models",
 ]

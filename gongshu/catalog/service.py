@@ -29,6 +29,7 @@ from gongshu.kernel.timeutil import now
 from gongshu.kernel.workflow import engine
 from gongshu.kernel.workflow.hooks import on_closed, on_step_done
 from gongshu.kernel.workflow.models import Case, Step
+from gongshu.store import service as store_service
 
 SUBJECT_TYPE = "catalog_entry"
 PUBLICATION = "catalog_publication"
@@ -211,6 +212,7 @@ def _publish(session: Session, entry: CatalogEntry, case: Case) -> None:
     )
     session.flush()
     search.index_entry(session, entry)
+    store_service.provision(session, entry)  # R7 R9: the resource's table follows its published items
     record(
         session,
         None,

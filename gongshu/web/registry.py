@@ -23,5 +23,17 @@ def routers() -> list[APIRouter]:
 
     # The import/export and procedure routes come before the catalog's /catalog/{code} route.
     found += [catalog_io.router, catalog_io.api_router, catalog_procedures.router]
+    from gongshu.interop import ckan_api, dcat_api
+
+    # DCAT's /catalog/{code}.ttl and .jsonld come before the catalog's /catalog/{code} page too.
+    found += [dcat_api.router, ckan_api.router]
+    from gongshu.catalog import pages_review as catalog_review
+
+    # The authority's review queue (/catalog/review) comes before the catalog's /catalog/{code} page.
+    found += [catalog_review.router]
     found += [catalog_pages.router, catalog_api.router]
+    from gongshu.aggregation import api as data_api
+    from gongshu.aggregation import pages as data_pages
+
+    found += [data_pages.router, data_api.router]
     return found

@@ -1,0 +1,348 @@
+"""R7 R9 R13: the ingestion pipeline — a file (or any source of string record batches) becomes a batch:
+
+1. open and decode the source, check its columns against the published items (R9 schema lock) — a
+   refusal here stores nothing; 2. open the batch (`loading`, committed, audited); 3. per chunk of
+   ~50k rows: transform and check column-wise (R13), refused cells to quarantine, accepted rows staged;
+   4. de-duplicate on the key, complete from reference resources, stage the delete list; 5. in ONE
+   transaction: history of every changed record, apply, copy the quarantine, commit the batch (audited).
+Any failure leaves the resource's data as it was and the batch `failed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import require
+from gongshu.kernel.audit.service import record
+from gongshu.kernel.db import get_engine, session_scope
+from gongshu.kernel.errors import GongshuError, ValidationFailed
+from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.timeutil import now
+from gongshu.quality import transforms
+from gongshu.quality.checks import check_column
+from gongshu.quality.quarantine import judge
+from gongshu.quality.rules import RuleSpec, specs_of
+from gongshu.store import batches
+from gongshu.store import service as store
+from gongshu.store.loader import Loader
+from gongshu.store.models import Batch, StoreResource
+
+Progress = Callable[[int], None]
+
+
+def ingest_file(
+    actor: Actor,
+    resource_code: str,
+    path: Path,
+    *,
+    encoding: str | None = None,
+    fmt: str | None = None,
+    filename: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    **options: Any,
+) -> dict[str, Any]:
+    """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report."""
+    src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+    return ingest_source(actor, resource_code, src, filename=filename or Path(path).name, **options)
+
+
+def _row_hash(row: tuple[Any, ...]) -> str:
+    """The hash of a record's values as received (after the transforms): an update is a changed hash."""
+    text = "\x1f".join("\x00" if v is None else v for v in row)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _open_batch(
+    actor: Actor,
+    code: str,
+    src: Source,
+    url: str | None,
+    *,
+    mode: str,
+    source: str,
+    filename: str,
+    idempotency_key: str | None,
+    delete_keys: list[str],
+) -> tuple[Batch | None, StoreResource, dict[str, str], list[RuleSpec]]:
+    """Validate (access, schema lock, mode), then open the batch — committed before any data moves."""
+    with session_scope(url) as s:
+        res = store.get_resource(s, code)
+        require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, code))
+        mapping = store.match_columns(res.items, src.columns)
+        if delete_keys and mode != "incremental":
+            raise ValidationFailed(
+                "ingest.delete_needs_incremental",
+                "按主键删除只适用于增量更新",
+                "Deleting by key is for incremental loads only",
+            )
+        prior = batches.find_idempotent(s, code, idempotency_key)
+        if prior is not None:
+            s.expunge_all()
+            return prior, False, res, mapping, []
+        batch = batches.start(
+            s,
+            actor,
+            code,
+            mode=mode,
+            source=source,
+            filename=filename,
+            encoding=src.encoding,
+            idempotency_key=idempotency_key,
+        )
+        rules = specs_of(s, code)
+        for rule in rules:
+            if rule.kind == "complete":  # resolve the reference resource's table now, in this transaction
+                ref = store.get_resource(s, str(rule.params["reference"]))
+                rule.params = {
+                    **rule.params,
+                    "table": ref.table_name,
+                    "reference_key": rule.params.get("reference_key") or ref.key_item,
+                }
+        s.flush()
+        s.expunge_all()
+        return batch, True, res, mapping, rules
+
+
+def ingest_source(
+    actor: Actor,
+    resource_code: str,
+    src: Source,
+    *,
+    mode: str = "full",
+    source: str = "upload",
+    filename: str = "",
+    idempotency_key: str | None = None,
+    delete_keys: Iterable[str] = (),
+    correction_ref: str | None = None,
+    url: str | None = None,
+    progress: Progress | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """R7 R13: load an opened source into a resource; returns the batch report."""
+    keys = [str(k).strip() for k in delete_keys if str(k).strip()]
+    batch, fresh, res, mapping, rules = _open_batch(
+        actor,
+        resource_code,
+        src,
+        url,
+        mode=mode,
+        source=source,
+        filename=filename,
+        idempotency_key=idempotency_key,
+        delete_keys=keys,
+    )
+    if not fresh:
+        return batches.report(batch)  # R7: the same idempotency key loads once
+    try:
+        return _load(
+            actor,
+            res,
+            batch.id,
+            src,
+            mapping,
+            rules,
+            mode=mode,
+            source=source,
+            keys=keys,
+            correction_ref=correction_ref,
+            url=url,
+            progress=progress,
+            before_commit=before_commit,
+        )
+    except BaseException as exc:
+        error = (
+            exc.to_dict()
+            if isinstance(exc, GongshuError)
+            else {
+                "code": "ingest.failed",
+                "message": "批次加载失败，数据未作任何改变",
+                "message_en": f"The batch failed; no data was changed ({type(exc).__name__}: {exc})"[:500],
+            }
+        )
+        if isinstance(exc, GongshuError):
+            error["message_en"] = exc.message_en
+        with session_scope(url) as s:
+            batches.fail(s, batch.id, error)
+        raise
+
+
+def _load(
+    actor: Actor,
+    res: StoreResource,
+    batch_id: int,
+    src: Source,
+    mapping: dict[str, str],
+    rules: list[RuleSpec],
+    *,
+    mode: str,
+    source: str,
+    keys: list[str],
+    correction_ref: str | None,
+    url: str | None,
+    progress: Progress | None,
+    before_commit: Callable[[], None] | None,
+) -> dict[str, Any]:
+    """Stage on one connection, then apply in one transaction on the same connection."""
+    conn = get_engine(url).connect()
+    loader = Loader(conn, res.table_name, [str(i["name"]) for i in res.items], res.key_item, batch_id)
+    try:
+        # Staging touches only temporary tables: on SQLite it runs without the database's write lock.
+        conn.execution_options(gongshu_readonly=conn.dialect.name == "sqlite")
+        with conn.begin():
+            counts = _stage(
+                loader, res, batch_id, src, mapping, rules, source=source, url=url, progress=progress
+            )
+            loader.stage_deletes(_canonical_keys(res, keys))
+        conn.execution_options(gongshu_readonly=False)
+        with Session(bind=conn) as s:
+            s.connection()
+            report = _commit(
+                s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
+            )
+            if before_commit:
+                before_commit()
+            s.commit()
+            return report
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.invalidate()  # temporary staging tables die with the connection
+        conn.close()
+
+
+def _stage(
+    loader: Loader,
+    res: StoreResource,
+    batch_id: int,
+    src: Source,
+    mapping: dict[str, str],
+    rules: list[RuleSpec],
+    *,
+    source: str,
+    url: str | None,
+    progress: Progress | None,
+) -> dict[str, int]:
+    """R13 before the load: per chunk, transform and check column-wise; refused cells to quarantine,
+    accepted rows staged with their lineage; then de-duplicate and complete. Returns the counts."""
+    items = res.items
+    names = [str(i["name"]) for i in items]
+    header_of = {name: header for header, name in mapping.items()}
+    checked = [r for r in rules if r.kind != "complete"]
+    counts = {"received": 0, "refused": 0, "deduplicated": 0, "completed": 0}
+    loader.create()
+    for chunk, numbers in src.chunks:
+        stamp = now().astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+        results = {
+            name: check_column(
+                item,
+                chunk.column(header_of[name]),
+                [r for r in checked if r.item == name],
+                required=name == res.key_item,
+            )
+            for item, name in zip(items, names, strict=True)
+        }
+        verdict = judge(chunk, header_of, items, results, rules, numbers)
+        loader.quarantine(verdict.quarantine)
+        good = pa.array(verdict.good)
+        columns = [results[n].values.filter(good).to_pylist() for n in names]
+        source_rows = numbers[verdict.good].tolist()
+        loader.stage(
+            [
+                (*row, batch_id, source, src_row, stamp, stamp, _row_hash(row))
+                for row, src_row in zip(zip(*columns, strict=True), source_rows, strict=True)
+            ]
+        )
+        counts["received"] += chunk.num_rows
+        counts["refused"] += verdict.refused
+        with session_scope(url) as beat:
+            batches.heartbeat(beat, batch_id)
+        if progress:
+            progress(chunk.num_rows)
+    if counts["received"] == 0:
+        raise ValidationFailed("ingest.empty_file", "文件没有数据行", "The file has no data rows")
+    counts["deduplicated"] = loader.deduplicate()
+    counts["completed"] = _complete(loader, rules)
+    counts["accepted"] = loader.staged - counts["deduplicated"]
+    return counts
+
+
+def _commit(
+    s: Session,
+    loader: Loader,
+    actor: Actor,
+    res: StoreResource,
+    batch_id: int,
+    counts: dict[str, int],
+    *,
+    mode: str,
+    correction_ref: str | None,
+) -> dict[str, Any]:
+    """R7 R13: in the one transaction — history, apply, quarantine, the batch's report, audited. A full
+    load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept)."""
+    at = now()
+    nothing = mode == "full" and counts["accepted"] == 0
+    applied = {"inserted": 0, "updated": 0, "deleted": 0}
+    if not nothing:
+        applied = loader.apply(
+            full=mode == "full",
+            code=res.resource_code,
+            batch_id=batch_id,
+            actor_user_id=actor.user_id,
+            correction_ref=correction_ref,
+            at=at,
+        )
+    loader.keep_quarantine(batch_id)
+    batch = s.get(Batch, batch_id)
+    resource = s.get(StoreResource, res.id)
+    assert batch is not None and resource is not None
+    for k, v in {**counts, **applied}.items():
+        setattr(batch, k, v)
+    batch.finished_at = at
+    if nothing:
+        batch.status = "failed"
+        batch.error = {
+            "code": "ingest.nothing_accepted",
+            "message": "全量更新没有任何可接收的行，原有数据保持不变",
+            "message_en": "A full load with no accepted row; the data was kept as it was",
+        }
+    else:
+        batch.status = "committed"
+        resource.row_count = resource.row_count + applied["inserted"] - applied["deleted"]
+        resource.last_batch_id, resource.last_loaded_at = batch_id, at
+    report = batches.report(batch)
+    record(
+        s,
+        actor,
+        "store.batch_failed" if nothing else "store.batch_commit",
+        object_type="batch",
+        object_id=batch_id,
+        detail={k: report[k] for k in ("resource_code", "mode", "status", *counts, *applied)},
+    )
+    return report
+
+
+def _canonical_keys(res: StoreResource, keys: list[str]) -> list[str]:
+    """R13: keys to delete get the same transforms as the key column (full-width, case, spaces)."""
+    kind = next((str(i["data_type"]) for i in res.items if i["name"] == res.key_item), "string")
+    return [k for k in transforms.for_type(kind, pa.array(keys, pa.string())).to_pylist() if k]
+
+
+def _complete(loader: Loader, rules: list[RuleSpec]) -> int:
+    """R13 completion: fill missing fields from reference resources by key, set-based."""
+    done = 0
+    for rule in (r for r in rules if r.kind == "complete"):
+        p = rule.params
+        done += loader.complete(
+            rule.item, str(p["table"]), str(p["reference_item"]), str(p["reference_key"]), p.get("by")
+        )
+    return done

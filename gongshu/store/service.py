@@ -1,0 +1,241 @@
+"""R7 R8 R9 R10: the data store — provisioning of a published resource's table, migration on an approved
+change of its items, and the read helpers the other domains use (through this module, never the tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from gongshu.kernel.audit.service import record
+from gongshu.kernel.errors import NotFound, ValidationFailed
+from gongshu.store import tables
+from gongshu.store.models import RecordHistory, StoreResource
+
+
+def has_data(session: Session, resource_code: str) -> bool:
+    """R7 R8: has any data of the resource `resource_code` been aggregated into the platform?
+
+    Yes when the resource's table holds rows loaded by a committed batch."""
+    res = find_resource(session, resource_code)
+    return res is not None and res.last_batch_id is not None and res.row_count > 0
+
+
+def find_resource(session: Session, resource_code: str) -> StoreResource | None:
+    return session.scalar(select(StoreResource).where(StoreResource.resource_code == resource_code))
+
+
+def get_resource(session: Session, resource_code: str) -> StoreResource:
+    """R7: the provisioned resource, or a precise 404."""
+    res = find_resource(session, resource_code)
+    if res is None:
+        raise NotFound(
+            "store.resource_unknown",
+            f"资源 {resource_code} 尚未发布或没有数据表",
+            f"Resource {resource_code} is not published or has no data table",
+        )
+    return res
+
+
+def provider_of(session: Session, resource_code: str) -> int:
+    """R7: the provider organisation of a resource (its catalog entry's)."""
+    from gongshu.catalog.models import CatalogEntry
+
+    org_id = session.scalar(
+        select(CatalogEntry.provider_org_id).where(CatalogEntry.resource_code == resource_code)
+    )
+    if org_id is None:
+        raise NotFound(
+            "store.resource_unknown", f"资源 {resource_code} 不存在", f"No resource {resource_code}"
+        )
+    return int(org_id)
+
+
+def table_of(res: StoreResource) -> Table:
+    return tables.data_table(res.table_name, res.items, res.key_item)
+
+
+def _items_of(entry: Any) -> list[dict[str, Any]]:
+    keys = ("name", "label_zh", "label_en", "data_type", "length", "is_key", "sensitivity")
+    return [{k: getattr(it, k) for k in keys} for it in sorted(entry.items, key=lambda i: i.seq)]
+
+
+def provision(session: Session, entry: Any) -> StoreResource:
+    """R7 R9 R10: give a published entry its typed table (key item as primary key, lineage columns); on a
+    re-publication whose items changed (an approved catalog change, R9), migrate the table."""
+    items = _items_of(entry)
+    key = tables.key_item(items, getattr(entry, "subject_kind", "other") or "other")
+    res = find_resource(session, entry.resource_code)
+    conn = session.connection()
+    if res is None:
+        res = StoreResource(
+            resource_code=entry.resource_code,
+            table_name=tables.table_name_for(entry.resource_code),
+            key_item=key,
+            items=items,
+        )
+        table = tables.data_table(res.table_name, items, key)
+        table.drop(conn, checkfirst=True)  # an orphan table (no resource row) is not the platform's data
+        tables.create(conn, table)
+        session.add(res)
+        session.flush()
+        record(
+            session,
+            None,
+            "store.provision",
+            object_type="resource",
+            object_id=res.resource_code,
+            detail={"table": res.table_name, "key": key},
+        )
+        return res
+    if items == res.items and key == res.key_item:
+        return res
+    return migrate_table(session, res, items, key)
+
+
+def migrate_table(
+    session: Session, res: StoreResource, items: list[dict[str, Any]], key: str
+) -> StoreResource:
+    """R9: items change only through an approved catalog change, and the table follows: columns are added
+    and dropped; a new key means a new (empty) table, and the data must be re-aggregated (R9)."""
+    conn = session.connection()
+    if key != res.key_item:
+        tables.data_table(res.table_name, res.items, res.key_item).drop(conn, checkfirst=True)
+        tables.create(conn, tables.data_table(res.table_name, items, key))
+        change: dict[str, Any] = {"rebuilt": True, "key": key}
+        res.row_count = 0
+    else:
+        change = tables.migrate(conn, res.table_name, res.items, items)
+    res.items, res.key_item = items, key
+    res.schema_version += 1
+    session.flush()
+    record(
+        session,
+        None,
+        "store.migrate",
+        object_type="resource",
+        object_id=res.resource_code,
+        detail={"schema_version": res.schema_version, **change},
+    )
+    return res
+
+
+def rows(
+    session: Session,
+    resource_code: str,
+    *,
+    columns: list[str] | None = None,
+    key: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    lineage: bool = False,
+) -> list[dict[str, Any]]:
+    """R7: rows of a resource in key order, projected on `columns` (items; lineage on request). The caller
+    has decided access (kernel access) before calling."""
+    res = get_resource(session, resource_code)
+    table = table_of(res)
+    names = columns or [i["name"] for i in res.items]
+    if lineage:
+        names = [*names, *tables.LINEAGE]
+    stmt = select(*(table.c[n] for n in names)).order_by(table.c[res.key_item]).limit(limit).offset(offset)
+    if key is not None:
+        stmt = stmt.where(table.c[res.key_item] == key)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def count(session: Session, resource_code: str) -> int:
+    res = get_resource(session, resource_code)
+    return int(session.scalar(select(func.count()).select_from(table_of(res))) or 0)
+
+
+def history(session: Session, resource_code: str, record_key: str) -> list[RecordHistory]:
+    """R13 R14: every change of one record, oldest first."""
+    stmt = (
+        select(RecordHistory)
+        .where(RecordHistory.resource_code == resource_code, RecordHistory.record_key == record_key)
+        .order_by(RecordHistory.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def match_columns(items: list[dict[str, Any]], columns: list[str]) -> dict[str, str]:
+    """R9: the schema lock — a batch's columns must be exactly the published items (by name, or by their
+    Chinese label as an alias). Returns header → item name; refuses with the precise column diff."""
+    by_name = {str(i["name"]): str(i["name"]) for i in items}
+    by_label = {str(i["label_zh"]): str(i["name"]) for i in items if i.get("label_zh")}
+    mapping: dict[str, str] = {}
+    unexpected: list[str] = []
+    for col in columns:
+        name = by_name.get(col) or by_label.get(col)
+        if name is None or name in mapping.values():
+            unexpected.append(col)
+        else:
+            mapping[col] = name
+    missing = [n for n in by_name if n not in mapping.values()]
+    if missing or unexpected:
+        raise ValidationFailed(
+            "store.schema_mismatch",
+            "数据列与已发布目录的信息项不一致"
+            + (f"；缺少：{'、'.join(missing)}" if missing else "")
+            + (f"；多出：{'、'.join(unexpected)}" if unexpected else ""),
+            "The columns do not match the published catalog items"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unexpected: {', '.join(unexpected)}" if unexpected else ""),
+            details={"missing": missing, "unexpected": unexpected},
+        )
+    return mapping
+
+
+def describe(session: Session, resource_code: str) -> dict[str, Any]:
+    """R7: what a page shows about a resource: its catalog name, provider, key, items and row count."""
+    from gongshu.catalog.models import CatalogEntry
+
+    res = get_resource(session, resource_code)
+    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
+    return {
+        "resource_code": resource_code,
+        "name": entry.name if entry else resource_code,
+        "name_en": (entry.name_en if entry else "") or resource_code,
+        "provider_org_id": entry.provider_org_id if entry else None,
+        "key_item": res.key_item,
+        "items": res.items,
+        "row_count": res.row_count,
+        "last_loaded_at": res.last_loaded_at,
+    }
+
+
+def resources_of(session: Session, org_ids: frozenset[int] | None) -> list[dict[str, Any]]:
+    """R7: the provisioned resources of the given provider organisations (None: every provider)."""
+    from gongshu.catalog.models import CatalogEntry
+
+    stmt = (
+        select(StoreResource, CatalogEntry.name, CatalogEntry.name_en, CatalogEntry.provider_org_id)
+        .join(CatalogEntry, CatalogEntry.resource_code == StoreResource.resource_code)
+        .order_by(StoreResource.resource_code)
+    )
+    if org_ids is not None:
+        stmt = stmt.where(CatalogEntry.provider_org_id.in_(org_ids))
+    return [
+        {
+            "resource_code": r.resource_code,
+            "name": name,
+            "name_en": name_en or r.resource_code,
+            "provider_org_id": org,
+            "row_count": r.row_count,
+            "last_loaded_at": r.last_loaded_at,
+        }
+        for r, name, name_en, org in session.execute(stmt)
+    ]
+
+
+def provision_missing(session: Session) -> list[str]:
+    """R7: published entries without a table (published before the store existed, or loaded directly)
+    get theirs; idempotent."""
+    from gongshu.catalog.models import CatalogEntry
+
+    have = select(StoreResource.resource_code)
+    stmt = select(CatalogEntry).where(
+        CatalogEntry.status == "published", CatalogEntry.resource_code.not_in(have)
+    )
+    return [provision(session, entry).resource_code for entry in session.scalars(stmt)]

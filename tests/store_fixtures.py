@@ -1,0 +1,60 @@
+"""Shared set-up for the store, ingestion and quality tests: a published resource keyed by ID number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from catalog_fixtures import city, marriage, user
+from sqlalchemy.orm import Session
+
+from gongshu.catalog import service as catalog
+from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel.identifiers.checks import make_id_number
+from gongshu.kernel.workflow import engine
+
+ITEMS: list[dict[str, Any]] = [
+    {
+        "name": "id_number",
+        "label_zh": "身份证号码",
+        "data_type": "id_number",
+        "length": 18,
+        "is_key": True,
+        "sensitivity": "personal",
+    },
+    {"name": "full_name", "label_zh": "姓名", "data_type": "string", "length": 20},
+    {"name": "registered_on", "label_zh": "登记日期", "data_type": "date"},
+    {"name": "children", "label_zh": "子女数", "data_type": "integer"},
+    {"name": "allowance", "label_zh": "补助金额", "data_type": "decimal"},
+    {"name": "active", "label_zh": "是否有效", "data_type": "boolean"},
+]
+HEADER = "id_number,full_name,registered_on,children,allowance,active"
+# Valid resident ID numbers (check characters computed by GB 11643).
+IDS = [make_id_number("110101", dt.date(1990, 3, 7), n) for n in range(451, 461)]
+
+
+def publish(
+    session: Session, c: dict[str, Any], items: list[dict[str, Any]] | None = None, **overrides: Any
+) -> CatalogEntry:
+    """A published entry of civil affairs (its table provisioned by the store on publication)."""
+    data = {"items": items or ITEMS, **overrides}
+    entry = catalog.create_draft(session, c["civil_officer"], marriage(**data))
+    case = catalog.submit_for_review(session, c["civil_officer"], entry.id)
+    engine.decide(session, c["reviewer"], case.id, "approve")
+    session.commit()
+    return entry
+
+
+def write(tmp: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def store_city(session: Session) -> dict[str, Any]:
+    """The catalog's small city, plus the civil affairs bureau's data officer (who ingests, R7)."""
+    c = city(session)
+    c["civil_clerk"] = user(session, "civil_clerk", c["civil"], "data_officer")
+    session.commit()
+    return c
