@@ -13,7 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jieba
-from sqlalchemy import Float, Integer, Select, and_, desc, func, literal_column, select, text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    cast,
+    desc,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -138,10 +152,16 @@ def _matches(session: Session, terms: list[QueryTerm]) -> Any:
     )
 
 
-def visibility(actor: Actor) -> ColumnElement[bool]:
+def visibility(actor: Actor, *, sqlite_hint: bool = False) -> ColumnElement[bool]:
     """R15 R22: published entries; the public sees only those open generally or on application, while
-    government users see the whole shared catalog."""
-    published = CatalogEntry.status == "published"
+    government users see the whole shared catalog.
+
+    `sqlite_hint` tells SQLite's planner that most entries are published, so that a full-text query
+    drives the join (each match fetched by primary key) instead of the status index probing the
+    full-text table once per entry."""
+    published: ColumnElement[bool] = CatalogEntry.status == "published"
+    if sqlite_hint:
+        published = func.likelihood(published, literal_column("0.9375"), type_=Boolean)
     if actor.is_system or (not actor.is_anonymous and actor.org_kind in {k.value for k in GOVERNMENT_KINDS}):
         return published
     return and_(published, CatalogEntry.open_attribute.in_(PUBLIC_OPEN))
@@ -168,17 +188,35 @@ class SearchResult:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
 
 
-def _filter_conditions(filters: dict[str, list[str]], skip: str | None = None) -> list[ColumnElement[bool]]:
+def _filter_conditions(
+    filters: dict[str, list[str]], skip: str | None = None, source: Any = None
+) -> list[ColumnElement[bool]]:
+    """The facet filters (all but `skip`) over the entry table, or over the same columns of `source`."""
     conds: list[ColumnElement[bool]] = []
     for name, values in filters.items():
         if name == skip or name not in FACETS or not values:
             continue
-        column = FACETS[name][0]
+        column = FACETS[name][0] if source is None else source.c[FACETS[name][0].key]
         if name == "provider":
             conds.append(column.in_([int(v) for v in values if str(v).isdigit()]))
         else:
             conds.append(column.in_(values))
     return conds
+
+
+def _candidates(session: Session, actor: Actor, terms: list[QueryTerm]) -> Any:
+    """The visible entries matching the query, narrowed to what ranking, filters and facets need, as a
+    materialized CTE: the full-text match runs once per statement and drives the join by primary key."""
+    facet_columns = [column for column, _ in FACETS.values()]
+    visible = visibility(actor, sqlite_hint=bool(terms) and session.get_bind().dialect.name == "sqlite")
+    if terms:
+        m = _matches(session, terms)
+        stmt = select(CatalogEntry.id, m.c.score.label("score"), CatalogEntry.updated_at, *facet_columns)
+        stmt = stmt.select_from(m).join(CatalogEntry, CatalogEntry.id == m.c.entry_id)
+    else:
+        score = literal_column("0.0", Float).label("score")
+        stmt = select(CatalogEntry.id, score, CatalogEntry.updated_at, *facet_columns)
+    return stmt.where(visible).cte("candidates").prefix_with("MATERIALIZED")
 
 
 def search(
@@ -190,33 +228,76 @@ def search(
     limit: int = 20,
     offset: int = 0,
     lang: str = "zh",
+    with_facets: bool = True,
 ) -> SearchResult:
-    """R6: search the published catalog as `actor` may see it, with facet counts.
+    """R6: search the published catalog as `actor` may see it, with facet counts (unless `with_facets` is
+    false, as for an export that pages through the result).
 
     Facet counts follow the query and every other facet's filter (a chosen value's alternatives stay
-    visible with their counts)."""
+    visible with their counts). Two statements: the page of ids with the total and every facet's counts
+    (one UNION ALL over the materialized candidates: the match runs once), then the page's entries."""
     filters = filters or {}
     terms = parse_query(q)
-    base: Select[CatalogEntry, Any]
-    if terms:
-        m = _matches(session, terms)
-        base = select(CatalogEntry, m.c.score).join(m, m.c.entry_id == CatalogEntry.id)
-        score = m.c.score
-    else:
-        base = select(CatalogEntry, literal_column("0.0").label("score"))
-        score = None
-    base = base.join(CatalogSearchDoc, CatalogSearchDoc.entry_id == CatalogEntry.id).where(visibility(actor))
+    cand = _candidates(session, actor, terms)
+    conds = _filter_conditions(filters, source=cand)
+    by_score = bool(terms) and sort != "updated"
+    order = [desc(cand.c.score)] if by_score else []
+    order += [desc(cand.c.updated_at), desc(cand.c.id)]
+    page = (
+        select(cand.c.id, cand.c.score, cand.c.updated_at)
+        .where(*conds)
+        .order_by(*order)
+        .limit(max(1, min(limit, 100)))
+        .offset(max(0, offset))
+        .subquery("page")
+    )
+    parts = [
+        select(
+            literal(PAGE, String),
+            literal("", String),
+            page.c.id,
+            cast(page.c.score, Float),
+            page.c.updated_at,
+        ),
+        select(literal(TOTAL, String), literal("", String), func.count(), *_none())
+        .select_from(cand)
+        .where(*conds),
+    ]
+    if with_facets:
+        for name, (column, _) in FACETS.items():
+            col = cand.c[column.key]
+            parts.append(
+                select(literal(name, String), cast(col, String), func.count(), *_none())
+                .where(*_filter_conditions(filters, skip=name, source=cand))
+                .group_by(col)
+            )
+    rows = session.execute(union_all(*parts)).all()
+    # The page in the statement's order (a UNION ALL need not keep it): score, date, id, all descending.
+    page_rows = [(int(i), float(sc or 0.0), at) for f, _, i, sc, at in rows if f == PAGE]
+    page_rows.sort(key=lambda r: (r[1] if by_score else 0.0, r[2], r[0]), reverse=True)
+    total = next((int(n) for f, _, n, _, _ in rows if f == TOTAL), 0)
+    ids = [i for i, _, _ in page_rows]
+    by_id = (
+        {e.id: e for e in session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    providers = _provider_names(session, {e.provider_org_id for e in by_id.values()}, lang)
+    hits = [
+        SearchHit(by_id[i], providers.get(by_id[i].provider_org_id, ""), sc)
+        for i, sc, _ in page_rows
+        if i in by_id
+    ]
+    counts = [(f, v, int(n)) for f, v, n, _, _ in rows if f in FACETS]
+    return SearchResult(total, hits, _facets(session, counts, lang) if with_facets else {})
 
-    filtered = base.where(*_filter_conditions(filters))
-    total = int(session.scalar(select(func.count()).select_from(filtered.subquery())) or 0)
-    order = [desc(score), desc(CatalogEntry.updated_at)] if score is not None and sort != "updated" else []
-    order += [desc(CatalogEntry.updated_at), desc(CatalogEntry.id)]
-    rows = session.execute(
-        filtered.order_by(*order).limit(max(1, min(limit, 100))).offset(max(0, offset))
-    ).all()
-    providers = _provider_names(session, {r[0].provider_org_id for r in rows}, lang)
-    hits = [SearchHit(r[0], providers.get(r[0].provider_org_id, ""), float(r[1] or 0.0)) for r in rows]
-    return SearchResult(total, hits, _facets(session, base, filters, lang))
+
+PAGE, TOTAL = "#page", "#total"
+
+
+def _none() -> tuple[Any, Any]:
+    """The score and date columns of the count rows (only the page's rows have them)."""
+    return cast(literal(None), Float), cast(literal(None), CatalogEntry.updated_at.type)
 
 
 def _provider_names(session: Session, ids: set[int], lang: str) -> dict[int, str]:
@@ -225,18 +306,16 @@ def _provider_names(session: Session, ids: set[int], lang: str) -> dict[int, str
     return {o.id: o.name(lang) for o in session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
 
 
-def _facets(
-    session: Session, base: Select[CatalogEntry, Any], filters: dict[str, list[str]], lang: str
-) -> dict[str, list[FacetValue]]:
+def _facets(session: Session, rows: list[tuple[str, str, int]], lang: str) -> dict[str, list[FacetValue]]:
+    """Each facet's values with their counts, most frequent first, labelled from the policy (R30)."""
     pol = policy_service.at(session)
+    counted: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
+    for facet, value, n in rows:
+        if value not in (None, ""):
+            counted[facet].append((str(value), n))
     out: dict[str, list[FacetValue]] = {}
-    for name, (column, group) in FACETS.items():
-        sub = base.where(*_filter_conditions(filters, skip=name)).subquery()
-        col = sub.c[column.key]
-        counts = session.execute(
-            select(col, func.count()).group_by(col).order_by(desc(func.count()), col)
-        ).all()
-        values = [(str(v), int(n)) for v, n in counts if v not in (None, "")]
+    for name, (_, group) in FACETS.items():
+        values = sorted(counted[name], key=lambda vn: (-vn[1], int(vn[0]) if name == "provider" else vn[0]))
         if name == "provider":
             names = _provider_names(session, {int(v) for v, _ in values}, lang)
             out[name] = [FacetValue(v, names.get(int(v), v), n) for v, n in values]

@@ -34,6 +34,22 @@ def routers() -> list[APIRouter]:
     found += [catalog_pages.router, catalog_api.router]
     from gongshu.aggregation import api as data_api
     from gongshu.aggregation import pages as data_pages
+    from gongshu.quality import pages_reports as quality_reports
 
+    # The quality reports (/data/quality...) come before the data pages' /data/{code}/... routes.
+    found += [quality_reports.router]
+    from gongshu.aggregation import pages_basedata, pages_interface
+    from gongshu.quality import pages_objections
+
+    found += [
+        pages_basedata.router,
+        pages_interface.router,
+        pages_interface.api_router,
+        pages_objections.router,
+    ]
+    from gongshu.aggregation import pages_sources, push
+
+    # Freshness (/data/freshness) and the pull sources come before the data pages' routes.
+    found += [pages_sources.router, push.router]
     found += [data_pages.router, data_api.router]
     return found
