@@ -62,17 +62,22 @@ def policy_show(
         fail(exc)
         return
     if as_json:
-        print(json.dumps(pol.doc.model_dump(mode="json") | {"lapsed": pol.lapsed}, ensure_ascii=False,
-                         indent=2))
+        print(
+            json.dumps(pol.doc.model_dump(mode="json") | {"lapsed": pol.lapsed}, ensure_ascii=False, indent=2)
+        )
         return
-    console.print(f"[bold]{pol.doc.title_zh}[/bold] ({pol.id}) {pol.doc.effective_from} → "
-                  f"{pol.doc.effective_to or '—'}" + ("  [yellow]已到期，继续沿用 (lapsed)[/yellow]" if pol.lapsed else ""))
+    console.print(
+        f"[bold]{pol.doc.title_zh}[/bold] ({pol.id}) {pol.doc.effective_from} → "
+        f"{pol.doc.effective_to or '—'}"
+        + ("  [yellow]已到期，继续沿用 (lapsed)[/yellow]" if pol.lapsed else "")
+    )
     table = Table("deadline", "working days", "anchor", "article", "statutory", "名称")
     for key, d in pol.doc.deadlines.items():
         table.add_row(key, str(d.working_days), d.anchor, d.article, "yes" if d.statutory else "", d.zh)
     console.print(table)
-    console.print("versions: " + ", ".join(f"{v.id} ({v.effective_from}→{v.effective_to or '—'})"
-                                            for v in all_versions))
+    console.print(
+        "versions: " + ", ".join(f"{v.id} ({v.effective_from}→{v.effective_to or '—'})" for v in all_versions)
+    )
 
 
 @policy_app.command("load")
@@ -108,19 +113,26 @@ def demo() -> None:
     except GongshuError as exc:
         fail(exc)
         return
-    console.print("demo city " + ("loaded" if report.created else "already present")
-                  + f": {report.users} users")
+    console.print(
+        "demo city " + ("loaded" if report.created else "already present") + f": {report.users} users"
+    )
     if report.catalog_entries:
-        console.print(f"demo catalog: {report.catalog_entries} entries (the authority's review queue: "
-                      "/catalog/review as authority.reviewer)")
+        console.print(
+            f"demo catalog: {report.catalog_entries} entries (the authority's review queue: "
+            "/catalog/review as authority.reviewer)"
+        )
     table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
     for username, org, roles in report.logins:
         table.add_row(username, org, roles)
     console.print(table)
-    console.print("every department and public service organisation has <code>.catalog, <code>.data, "
-                  "<code>.reviewer, <code>.admin and <code>.auditor (same password)")
-    console.print(f"two-factor login for {', '.join(report.totp_users)}: TOTP secret {DEMO_TOTP_SECRET} "
-                  f"(current code: {pyotp.TOTP(DEMO_TOTP_SECRET).now()}; `gongshu demo-code` prints it)")
+    console.print(
+        "every department and public service organisation has <code>.catalog, <code>.data, "
+        "<code>.reviewer, <code>.admin and <code>.auditor (same password)"
+    )
+    console.print(
+        f"two-factor login for {', '.join(report.totp_users)}: TOTP secret {DEMO_TOTP_SECRET} "
+        f"(current code: {pyotp.TOTP(DEMO_TOTP_SECRET).now()}; `gongshu demo-code` prints it)"
+    )
 
 
 @app.command("demo-code")

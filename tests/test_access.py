@@ -49,14 +49,26 @@ def city(session: Session) -> dict[str, Organisation]:
 
 
 def _actor(org: Organisation, *roles: str, managed: frozenset[int] = frozenset()) -> Actor:
-    return Actor(user_id=None, username=f"u{org.code}", org_id=org.id, org_kind=org.kind,
-                 org_code=org.code, roles=frozenset((org.id, r) for r in roles), managed_org_ids=managed)
+    return Actor(
+        user_id=None,
+        username=f"u{org.code}",
+        org_id=org.id,
+        org_kind=org.kind,
+        org_code=org.code,
+        roles=frozenset((org.id, r) for r in roles),
+        managed_org_ids=managed,
+    )
 
 
 def _resource(provider: Organisation, sharing: str, open_attr: str = "not_open") -> DataResource:
-    return DataResource(resource_id=f"res-{sharing}", provider_org_id=provider.id, sharing_attribute=sharing,
-                        open_attribute=open_attr, items=("id_number", "name", "marriage_date"),
-                        personal_items=("id_number", "name"))
+    return DataResource(
+        resource_id=f"res-{sharing}",
+        provider_org_id=provider.id,
+        sharing_attribute=sharing,
+        open_attribute=open_attr,
+        items=("id_number", "name", "marriage_date"),
+        personal_items=("id_number", "name"),
+    )
 
 
 def test_r5_admin_actions_deny_by_default(session: Session, city: dict[str, Organisation]) -> None:
@@ -74,8 +86,9 @@ def test_r5_admin_actions_deny_by_default(session: Session, city: dict[str, Orga
         require(session, nobody, Action.USER_MANAGE)
 
 
-def test_r5_department_acts_for_the_organisations_it_manages(session: Session,
-                                                             city: dict[str, Organisation]) -> None:
+def test_r5_department_acts_for_the_organisations_it_manages(
+    session: Session, city: dict[str, Organisation]
+) -> None:
     civil = _actor(city["civil"], "catalog_officer", managed=frozenset({city["water"].id}))
     assert decide(session, civil, Action.CATALOG_COMPILE, org_id=city["water"].id).allowed
     d = decide(session, civil, Action.CATALOG_COMPILE, org_id=city["police"].id)
@@ -85,8 +98,9 @@ def test_r5_department_acts_for_the_organisations_it_manages(session: Session,
     assert decide(session, _actor(city["authority"], "auditor"), Action.AUDIT_READ).org_scope is None
 
 
-def test_r18_not_shared_data_is_delivered_to_nobody_but_its_provider(session: Session,
-                                                                     city: dict[str, Organisation]) -> None:
+def test_r18_not_shared_data_is_delivered_to_nobody_but_its_provider(
+    session: Session, city: dict[str, Organisation]
+) -> None:
     res = _resource(city["civil"], "not_shared")
     police = _actor(city["police"], "data_officer")
     assert decide_data(session, police, res, scenario="x").reason == "access.not_shared"
@@ -95,56 +109,77 @@ def test_r18_not_shared_data_is_delivered_to_nobody_but_its_provider(session: Se
     assert own.allowed and own.basis == "provider"
 
 
-def test_r16_unconditional_needs_a_scenario_and_a_data_role(session: Session,
-                                                            city: dict[str, Organisation]) -> None:
+def test_r16_unconditional_needs_a_scenario_and_a_data_role(
+    session: Session, city: dict[str, Organisation]
+) -> None:
     res = _resource(city["civil"], "unconditional")
     police = _actor(city["police"], "data_officer")
     assert decide_data(session, police, res, scenario=" ").reason == "access.scenario_required"
     assert decide_data(session, _actor(city["police"], "auditor"), res, scenario="s").reason == (
-        "access.no_data_role")
+        "access.no_data_role"
+    )
     ok = decide_data(session, police, res, scenario="户籍核验", items=["name"])
     assert ok.allowed and ok.items == ("name",) and ok.basis == "unconditional"
     assert decide_data(session, police, res, scenario="s", items=["salary"]).reason == (
-        "access.items_not_granted")
+        "access.items_not_granted"
+    )
     assert decide_data(session, ANONYMOUS, res, scenario="s").reason == "access.not_open"
 
 
-def test_r17_r26_conditional_data_only_under_a_matching_live_grant(session: Session,
-                                                                   city: dict[str, Organisation]) -> None:
+def test_r17_r26_conditional_data_only_under_a_matching_live_grant(
+    session: Session, city: dict[str, Organisation]
+) -> None:
     res = _resource(city["civil"], "conditional")
     police = _actor(city["police"], "data_officer")
     health = _actor(city["health"], "data_officer")
     assert decide_data(session, police, res, scenario="婚姻核验").reason == "access.no_grant"
     t0 = now()
-    grant = create_grant(session, SYSTEM, consumer_org_id=city["police"].id, resource_id=res.resource_id,
-                         items=["id_number", "marriage_date"], scenario="婚姻核验", delivery_method="api",
-                         valid_from=t0 - dt.timedelta(days=1), valid_to=t0 + dt.timedelta(days=30))
+    grant = create_grant(
+        session,
+        SYSTEM,
+        consumer_org_id=city["police"].id,
+        resource_id=res.resource_id,
+        items=["id_number", "marriage_date"],
+        scenario="婚姻核验",
+        delivery_method="api",
+        valid_from=t0 - dt.timedelta(days=1),
+        valid_to=t0 + dt.timedelta(days=30),
+    )
     session.commit()
     ok = decide_data(session, police, res, scenario="婚姻核验")
     assert ok.allowed and ok.grant_id == grant.id and ok.items == ("id_number", "marriage_date")
     assert decide_data(session, police, res, scenario="其他场景").reason == "access.scenario_mismatch"
     assert decide_data(session, police, res, scenario="婚姻核验", items=["name"]).reason == (
-        "access.items_not_granted")
+        "access.items_not_granted"
+    )
     assert decide_data(session, police, res, scenario="婚姻核验", method="stream").reason == (
-        "access.method_mismatch")
+        "access.method_mismatch"
+    )
     assert decide_data(session, health, res, scenario="婚姻核验").reason == "access.no_grant"
     later = t0 + dt.timedelta(days=31)
     assert decide_data(session, police, res, scenario="婚姻核验", at=later).reason == "access.grant_expired"
     with pytest.raises(Forbidden):
         revoke_grant(session, health, grant.id, reason="x", provider_org_id=city["civil"].id)
-    revoke_grant(session, _actor(city["civil"], "data_officer"), grant.id, reason="场景结束",
-                 provider_org_id=city["civil"].id)
+    revoke_grant(
+        session,
+        _actor(city["civil"], "data_officer"),
+        grant.id,
+        reason="场景结束",
+        provider_org_id=city["civil"].id,
+    )
     session.commit()
     assert decide_data(session, police, res, scenario="婚姻核验").reason == "access.grant_revoked"
 
 
-def test_r22_public_gets_general_open_data_without_personal_items(session: Session,
-                                                                   city: dict[str, Organisation]) -> None:
+def test_r22_public_gets_general_open_data_without_personal_items(
+    session: Session, city: dict[str, Organisation]
+) -> None:
     res = _resource(city["civil"], "unconditional", "general")
     d = decide_data(session, ANONYMOUS, res, scenario=None)
     assert d.allowed and d.items == ("marriage_date",)
     assert decide_data(session, ANONYMOUS, res, scenario=None, items=["name"]).reason == (
-        "access.items_not_granted")
+        "access.items_not_granted"
+    )
     on_app = _resource(city["civil"], "conditional", "on_application")
     assert decide_data(session, ANONYMOUS, on_app, scenario="研究").reason == "access.anonymous"
     person = _actor(city["person"], "public")

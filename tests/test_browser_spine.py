@@ -18,15 +18,34 @@ def test_r5_log_in_switch_language_and_open_the_inbox(page, session: Session, tm
     from gongshu.kernel.identifiers.checks import make_uscc
 
     identity_uscc = make_uscc("11350200MB0100001")
-    identity.create_organisation(session, code="authority", name_zh="市大数据管理局", kind="authority",
-                                 uscc=identity_uscc)
+    identity.create_organisation(
+        session, code="authority", name_zh="市大数据管理局", kind="authority", uscc=identity_uscc
+    )
     identity.create_organisation(session, code="transport", name_zh="市交通运输局", kind="department")
-    identity.create_user(session, username="reviewer", display_name="审核员 陈静", password=PASSWORD,
-                         org_code="authority", roles=["reviewer"])
-    applicant = identity.create_user(session, username="transport.catalog", display_name="交通目录员",
-                                     password=PASSWORD, org_code="transport", roles=["catalog_officer"])
-    engine.submit(session, identity.build_actor(session, applicant), "it_project_acceptance",
-                  title="智慧交通二期项目验收核查", subject_type="it_project", subject_id="P-2026-07")
+    identity.create_user(
+        session,
+        username="reviewer",
+        display_name="审核员 陈静",
+        password=PASSWORD,
+        org_code="authority",
+        roles=["reviewer"],
+    )
+    applicant = identity.create_user(
+        session,
+        username="transport.catalog",
+        display_name="交通目录员",
+        password=PASSWORD,
+        org_code="transport",
+        roles=["catalog_officer"],
+    )
+    engine.submit(
+        session,
+        identity.build_actor(session, applicant),
+        "it_project_acceptance",
+        title="智慧交通二期项目验收核查",
+        subject_type="it_project",
+        subject_id="P-2026-07",
+    )
     session.commit()
 
     page.goto("/login")

@@ -11,8 +11,9 @@ from gongshu.kernel.identity.models import Organisation, RoleAssignment
 from gongshu.kernel.policy import service as policy
 
 
-def test_r11_r12_demo_city_has_every_base_data_provider_and_every_role(db_clean: str,
-                                                                       session: Session) -> None:
+def test_r11_r12_demo_city_has_every_base_data_provider_and_every_role(
+    db_clean: str, session: Session
+) -> None:
     report = load_demo(db_clean)
     assert report.created and report.users > 100
     again = load_demo(db_clean)
@@ -22,11 +23,29 @@ def test_r11_r12_demo_city_has_every_base_data_provider_and_every_role(db_clean:
     codes = set(session.scalars(select(Organisation.code)))
     assert providers <= codes, providers - codes
     kinds = set(session.scalars(select(Organisation.kind)))
-    assert {"authority", "operator", "municipal_government", "department", "public_service_org", "person",
-            "legal_entity", "upstream"} <= kinds
+    assert {
+        "authority",
+        "operator",
+        "municipal_government",
+        "department",
+        "public_service_org",
+        "person",
+        "legal_entity",
+        "upstream",
+    } <= kinds
     roles = set(session.scalars(select(RoleAssignment.role)))
-    assert {"catalog_officer", "data_officer", "reviewer", "org_admin", "auditor", "pre_reviewer", "admin",
-            "coordinator", "decision_maker", "public"} <= roles
+    assert {
+        "catalog_officer",
+        "data_officer",
+        "reviewer",
+        "org_admin",
+        "auditor",
+        "pre_reviewer",
+        "admin",
+        "coordinator",
+        "decision_maker",
+        "public",
+    } <= roles
     user = identity.authenticate(session, "civil_affairs.data", DEMO_PASSWORD)
     assert user.organisation.code == "civil_affairs"
     water = identity.get_org_by_code(session, "water")

@@ -33,7 +33,11 @@ class GongshuError(Exception):
         return self.message_zh if lang.startswith("zh") else self.message_en
 
     def to_dict(self, lang: str = "zh") -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message(lang), "message_en": self.message_en}
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message(lang),
+            "message_en": self.message_en,
+        }
         if self.field:
             out["field"] = self.field
         if self.details:

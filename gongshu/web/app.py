@@ -62,8 +62,9 @@ async def _identity_middleware(
     if wanted:
         response.set_cookie(LANG_COOKIE, request.state.lang, max_age=365 * 86400, samesite="lax")
     if fresh_csrf:
-        response.set_cookie(CSRF_COOKIE, fresh_csrf, samesite="strict", httponly=False,
-                            secure=get_settings().secure_cookies)
+        response.set_cookie(
+            CSRF_COOKIE, fresh_csrf, samesite="strict", httponly=False, secure=get_settings().secure_cookies
+        )
     return response
 
 

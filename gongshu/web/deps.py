@@ -36,7 +36,9 @@ def require_role(*roles: str):  # type: ignore[no-untyped-def]
     def dep(request: Request) -> Actor:
         actor = require_actor(request)
         if not actor.role_names() & set(roles):
-            raise Forbidden("auth.role_required", "当前账号没有执行此操作的角色", "Your account lacks the role for this")
+            raise Forbidden(
+                "auth.role_required", "当前账号没有执行此操作的角色", "Your account lacks the role for this"
+            )
         return actor
 
     return dep
@@ -57,4 +59,8 @@ async def csrf_protect(request: Request) -> None:
     web_session = getattr(request.state, "web_session", None)
     expected = web_session.csrf_token if web_session is not None else request.cookies.get(CSRF_COOKIE)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise Forbidden("auth.csrf_failed", "页面已过期或来源不可信，请刷新后重试", "Missing or wrong CSRF token; reload the page")
+        raise Forbidden(
+            "auth.csrf_failed",
+            "页面已过期或来源不可信，请刷新后重试",
+            "Missing or wrong CSRF token; reload the page",
+        )

@@ -43,7 +43,8 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "_": _,
         "actor": actor,
         # Logged in: the session's token; before login: the double-submit cookie's value.
-        "csrf_token": web_session.csrf_token if web_session is not None
+        "csrf_token": web_session.csrf_token
+        if web_session is not None
         else (getattr(request.state, "csrf_cookie", None) or ""),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "policy_lapsed": getattr(request.state, "policy_lapsed", None),

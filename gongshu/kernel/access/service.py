@@ -80,10 +80,16 @@ def require(session: Session, actor: Actor, action: Action | str, *, org_id: int
     decision = decide(session, actor, action, org_id=org_id)
     if not decision.allowed:
         if decision.reason == "access.other_organisation":
-            raise Forbidden(decision.reason, "无权操作其他单位的数据或事项",
-                            "You may not act on another organisation's things")
-        raise Forbidden(decision.reason, "当前账号没有执行此操作的权限",
-                        f"Your account may not perform {Action(action).value}")
+            raise Forbidden(
+                decision.reason,
+                "无权操作其他单位的数据或事项",
+                "You may not act on another organisation's things",
+            )
+        raise Forbidden(
+            decision.reason,
+            "当前账号没有执行此操作的权限",
+            f"Your account may not perform {Action(action).value}",
+        )
     return decision
 
 
@@ -122,7 +128,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "access.scenario_required": ("请说明使用该数据的应用场景", "State the scenario the data is for"),
     "access.no_data_role": ("当前账号没有数据使用角色", "Your account holds no data role"),
     "access.no_grant": ("没有有效的共享授权，请先提出共享申请", "No grant covers this; apply first"),
-    "access.scenario_mismatch": ("授权的应用场景与本次请求不符（R26）", "The grant is for another scenario (R26)"),
+    "access.scenario_mismatch": (
+        "授权的应用场景与本次请求不符（R26）",
+        "The grant is for another scenario (R26)",
+    ),
     "access.method_mismatch": ("授权的共享方式与本次请求不符", "The grant is for another delivery method"),
     "access.items_not_granted": ("请求了未获授权的信息项", "Items requested outside the grant"),
     "access.grant_expired": ("共享授权已过期", "The grant has expired"),
@@ -147,15 +156,24 @@ def _check_items(requested: Iterable[str] | None, allowed: Iterable[str]) -> tup
 
 
 def _grant_decision(
-    session: Session, actor: Actor, resource: DataResource, scenario: str, items: Iterable[str] | None,
-    method: str, at: dt.datetime,
+    session: Session,
+    actor: Actor,
+    resource: DataResource,
+    scenario: str,
+    items: Iterable[str] | None,
+    method: str,
+    at: dt.datetime,
 ) -> DataDecision:
     """R17, R26: a grant covers consumer × resource × items × scenario × period × method."""
     if actor.org_id is None:
         return _deny("access.no_grant")
-    grants = list(session.scalars(
-        select(Grant).where(Grant.consumer_org_id == actor.org_id, Grant.resource_id == resource.resource_id)
-    ))
+    grants = list(
+        session.scalars(
+            select(Grant).where(
+                Grant.consumer_org_id == actor.org_id, Grant.resource_id == resource.resource_id
+            )
+        )
+    )
     if not grants:
         return _deny("access.no_grant")
     best = "access.scenario_mismatch"
@@ -195,7 +213,11 @@ def decide_data(
     if not resource.published:
         return _deny("access.not_published")
     # The provider uses its own data (R5: a department acts for the organisations it manages).
-    if not actor.is_anonymous and actor.acts_for(resource.provider_org_id) and actor.role_names() & DATA_ROLES:
+    if (
+        not actor.is_anonymous
+        and actor.acts_for(resource.provider_org_id)
+        and actor.role_names() & DATA_ROLES
+    ):
         chosen = _check_items(items, resource.items)
         if chosen is None:
             return _deny("access.items_not_granted")
@@ -227,8 +249,13 @@ def decide_data(
 
 
 def _decide_public(
-    session: Session, actor: Actor, resource: DataResource, scenario: str | None,
-    items: Iterable[str] | None, method: str, at: dt.datetime,
+    session: Session,
+    actor: Actor,
+    resource: DataResource,
+    scenario: str | None,
+    items: Iterable[str] | None,
+    method: str,
+    at: dt.datetime,
 ) -> DataDecision:
     """R22, R23: the public gets generally open data (personal items only after de-identification, which
     the opening service applies, so they are withheld here) and on-application data under a grant."""
@@ -245,8 +272,15 @@ def _decide_public(
             return _deny("access.scenario_required")
         decision = _grant_decision(session, actor, resource, scenario, items, method, at)
         if decision.allowed:
-            return DataDecision(True, decision.reason, tuple(i for i in decision.items if i in public_items),
-                                decision.row_filter, decision.grant_id, scenario, "open_grant")
+            return DataDecision(
+                True,
+                decision.reason,
+                tuple(i for i in decision.items if i in public_items),
+                decision.row_filter,
+                decision.grant_id,
+                scenario,
+                "open_grant",
+            )
         return decision
     return _deny("access.not_open")
 
@@ -270,9 +304,18 @@ def enforce_data(
     if not decision.allowed:
         zh, en = MESSAGES.get(decision.reason, MESSAGES["access.no_rule"])
         raise AccessDenied(
-            decision.reason, zh, en, actor=actor, resource_id=resource.resource_id, scenario=scenario,
-            detail={"reason": decision.reason, "method": method, "path": path,
-                    "items": list(items) if items is not None else None},
+            decision.reason,
+            zh,
+            en,
+            actor=actor,
+            resource_id=resource.resource_id,
+            scenario=scenario,
+            detail={
+                "reason": decision.reason,
+                "method": method,
+                "path": path,
+                "items": list(items) if items is not None else None,
+            },
         )
     return decision
 
@@ -280,8 +323,17 @@ def enforce_data(
 class AccessDenied(Forbidden):
     """A refused data access, with what the audit log must record about it."""
 
-    def __init__(self, code: str, zh: str, en: str, *, actor: Actor, resource_id: str,
-                 scenario: str | None, detail: dict[str, object]) -> None:
+    def __init__(
+        self,
+        code: str,
+        zh: str,
+        en: str,
+        *,
+        actor: Actor,
+        resource_id: str,
+        scenario: str | None,
+        detail: dict[str, object],
+    ) -> None:
         super().__init__(code, zh, en)
         self.actor = actor
         self.resource_id = resource_id
@@ -291,5 +343,13 @@ class AccessDenied(Forbidden):
 
 def record_denial(session: Session, exc: AccessDenied) -> None:
     """Write the audit entry of a refused data access (call in a fresh transaction)."""
-    record(session, exc.actor, "data.read", object_type="resource", object_id=exc.resource_id,
-           outcome="denied", scenario=exc.scenario, detail=dict(exc.audit_detail))
+    record(
+        session,
+        exc.actor,
+        "data.read",
+        object_type="resource",
+        object_id=exc.resource_id,
+        outcome="denied",
+        scenario=exc.scenario,
+        detail=dict(exc.audit_detail),
+    )

@@ -27,8 +27,13 @@ class OrgKind(enum.StrEnum):
 
 
 GOVERNMENT_KINDS = frozenset(
-    {OrgKind.AUTHORITY, OrgKind.OPERATOR, OrgKind.DEPARTMENT, OrgKind.PUBLIC_SERVICE_ORG,
-     OrgKind.MUNICIPAL_GOVERNMENT}
+    {
+        OrgKind.AUTHORITY,
+        OrgKind.OPERATOR,
+        OrgKind.DEPARTMENT,
+        OrgKind.PUBLIC_SERVICE_ORG,
+        OrgKind.MUNICIPAL_GOVERNMENT,
+    }
 )
 PUBLIC_KINDS = frozenset({OrgKind.PERSON, OrgKind.LEGAL_ENTITY})
 

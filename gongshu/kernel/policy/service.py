@@ -44,7 +44,9 @@ class Policy:
             return self.doc.deadlines[deadline].working_days
         except KeyError as exc:
             raise GongshuError(
-                "policy.unknown_deadline", f"政策中没有期限“{deadline}”", f"Policy has no deadline {deadline!r}"
+                "policy.unknown_deadline",
+                f"政策中没有期限“{deadline}”",
+                f"Policy has no deadline {deadline!r}",
             ) from exc
 
     def label(self, group: str, key: str, lang: str = "zh") -> str:
