@@ -1,0 +1,162 @@
+"""R9: departments may not interrupt updates at will. From each published entry's update cycle (policy
+`update_cycles.interval_days`) and the store's last successful load comes the date the next update is
+expected by; a resource past it is interrupted, and its provider's data officers and the authority are
+alarmed once (again only after it was fresh in between)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gongshu.aggregation.pull_models import FreshnessAlarm
+from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import decide
+from gongshu.kernel.audit.service import record
+from gongshu.kernel.errors import Forbidden
+from gongshu.kernel.identity import service as identity
+from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.identity.models import Organisation, OrgKind
+from gongshu.kernel.policy import service as policy
+from gongshu.kernel.timeutil import now
+from gongshu.kernel.workflow.notify import notify
+from gongshu.store.models import StoreResource
+
+STATES = ("interrupted", "never_loaded", "due_soon", "fresh")
+DUE_SOON_SHARE = 0.2  # the last fifth of a cycle is shown as "due soon" (a display choice, not a rule)
+
+
+@dataclass(frozen=True)
+class FreshnessRow:
+    """R9: one published resource's freshness."""
+
+    resource_code: str
+    name: str
+    name_en: str
+    provider_org_id: int
+    provider: str
+    provider_en: str
+    cycle: str
+    interval_days: int
+    last_update: dt.datetime | None
+    expected_by: dt.datetime | None
+    state: str
+
+
+def _state(last: dt.datetime | None, expected_by: dt.datetime | None, interval: int, at: dt.datetime) -> str:
+    """R9: fresh, due soon (last fifth of the cycle), interrupted (past the expected date), never loaded."""
+    if last is None:
+        return "never_loaded"
+    assert expected_by is not None
+    if at > expected_by:
+        return "interrupted"
+    if at > expected_by - dt.timedelta(days=interval * DUE_SOON_SHARE):
+        return "due_soon"
+    return "fresh"
+
+
+def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[FreshnessRow]:
+    """R9: every published resource (of `org_ids`, None for all) with its cycle, last successful load,
+    expected next update and state — interrupted first, then never loaded, due soon, fresh."""
+    cycles = policy.at(session).doc.update_cycles
+    at = now()
+    stmt = (
+        select(CatalogEntry, StoreResource.last_loaded_at, Organisation)
+        .join(Organisation, Organisation.id == CatalogEntry.provider_org_id)
+        .outerjoin(StoreResource, StoreResource.resource_code == CatalogEntry.resource_code)
+        .where(CatalogEntry.status == "published")
+    )
+    if org_ids is not None:
+        stmt = stmt.where(CatalogEntry.provider_org_id.in_(org_ids))
+    rows: list[FreshnessRow] = []
+    for entry, last, org in session.execute(stmt):
+        cycle = cycles.get(entry.update_cycle)
+        interval = int(cycle.interval_days) if cycle is not None else 1
+        base = last if last is not None else entry.published_at
+        expected = base + dt.timedelta(days=interval) if base is not None else None
+        rows.append(
+            FreshnessRow(
+                resource_code=entry.resource_code,
+                name=entry.name,
+                name_en=entry.name_en or entry.resource_code,
+                provider_org_id=org.id,
+                provider=org.name_zh,
+                provider_en=org.name_en or org.name_zh,
+                cycle=entry.update_cycle,
+                interval_days=interval,
+                last_update=last,
+                expected_by=expected,
+                state=_state(last, expected, interval, at),
+            )
+        )
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    rows.sort(key=lambda r: (STATES.index(r.state), r.expected_by or far, r.resource_code))
+    return rows
+
+
+def visible_orgs(session: Session, actor: Actor) -> frozenset[int] | None:
+    """R9 R26: the authority and the operator see every resource; a department sees its own (and those
+    of the public service organisations it manages); the public sees none."""
+    if decide(session, actor, Action.SUPERVISE).allowed or actor.org_kind == OrgKind.OPERATOR:
+        return None
+    if actor.org_id is None or actor.org_kind in (OrgKind.PERSON, OrgKind.LEGAL_ENTITY):
+        raise Forbidden(
+            "freshness.forbidden",
+            "只有政务部门、主管部门和运营单位可查看数据更新情况",
+            "Only departments, the authority and the operator may see data freshness",
+        )
+    return frozenset({actor.org_id, *actor.managed_org_ids, *(o for o, _ in actor.roles)})
+
+
+def _authority_users(session: Session) -> set[int]:
+    orgs = session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.AUTHORITY)).all()
+    return {
+        u.id
+        for o in orgs
+        for role in ("reviewer", "admin")
+        for u in identity.users_with_role(session, o, role)
+    }
+
+
+def alarm_interrupted(session: Session) -> list[str]:
+    """R9: alarm each newly interrupted resource once — to its provider's data officers and to the
+    authority's reviewers and administrators; an alarm is cleared when the resource is no longer
+    interrupted, so that a later interruption alarms again. Returns the codes alarmed now."""
+    rows = {r.resource_code: r for r in freshness(session) if r.state == "interrupted"}
+    alarms = {a.resource_code: a for a in session.scalars(select(FreshnessAlarm))}
+    for code, alarm in alarms.items():
+        if code not in rows:
+            session.delete(alarm)
+            record(session, None, "aggregation.freshness_restored", object_type="resource", object_id=code)
+    alarmed: list[str] = []
+    authority = _authority_users(session)
+    for code, row in rows.items():
+        if code in alarms:
+            continue
+        officers = {u.id for u in identity.users_with_role(session, row.provider_org_id, "data_officer")}
+        expected = row.expected_by.strftime("%Y-%m-%d %H:%M") if row.expected_by else ""
+        notify(
+            session,
+            officers | authority,
+            None,
+            "aggregation.freshness_interrupted",
+            f"数据资源“{row.name}”（{code}）更新中断：应于 {expected} 前更新（更新周期 {row.interval_days} 天）",
+            f"Updates of “{row.name_en}” ({code}) are interrupted: expected by {expected} "
+            f"(cycle {row.interval_days} days)",
+            link="/data/freshness",
+        )
+        session.add(FreshnessAlarm(resource_code=code, expected_by=row.expected_by, alarmed_at=now()))
+        record(
+            session,
+            None,
+            "aggregation.freshness_alarm",
+            object_type="resource",
+            object_id=code,
+            detail={"provider_org_id": row.provider_org_id, "expected_by": expected},
+        )
+        alarmed.append(code)
+    session.flush()
+    return alarmed
