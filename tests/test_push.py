@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from store_fixtures import IDS, publish, store_city
 
+from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.identity import tokens
 from gongshu.kernel.identity.models import User
@@ -127,10 +128,10 @@ def test_r7_push_refusals_are_precise(
         "push.mode_invalid",
     )
     assert err(client.post(url, json={"records": [{"a": 1}]}, headers=key)) == (422, "store.schema_mismatch")
-    monkeypatch.setenv("GONGSHU_PUSH_MAX_BYTES", "50")
+    monkeypatch.setattr(get_settings(), "push_max_bytes", 50)
     assert err(client.post(url, json={"records": [_rec(0)]}, headers=key)) == (413, "push.body_too_large")
-    monkeypatch.delenv("GONGSHU_PUSH_MAX_BYTES")
-    monkeypatch.setenv("GONGSHU_PUSH_MAX_RECORDS", "2")
+    monkeypatch.undo()
+    monkeypatch.setattr(get_settings(), "push_max_records", 2)
     many = {"records": [_rec(0), _rec(1), _rec(2)]}
     assert err(client.post(url, json=many, headers=key)) == (413, "push.too_many_records")
     assert err(client.post("/api/v1/data/nope/push", json=many, headers=key)) == (

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from gongshu.aggregation.decoding import RowNumbers, Source
 from gongshu.aggregation.ingest import ingest_source
 from gongshu.aggregation.pull_models import PULL_MODES, PULL_SCHEMES, PullSource
-from gongshu.aggregation.readers import BATCH_ROWS, _cell
+from gongshu.aggregation.readers import BATCH_ROWS, cell_text
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit.service import record
@@ -288,7 +288,7 @@ def _open(ps: PullSource, items: list[dict[str, Any]]) -> tuple[Source | None, d
                     top = max((r[wm_index] for r in rows if r[wm_index] is not None), default=None)
                     if top is not None and (state["max"] is None or top > state["max"]):
                         state["max"] = top
-                arrays = [pa.array([_cell(r[i]) for r in rows], pa.string()) for i in range(len(names))]
+                arrays = [pa.array([cell_text(r[i]) for r in rows], pa.string()) for i in range(len(names))]
                 yield (
                     pa.RecordBatch.from_arrays(arrays, names=names),
                     np.arange(n, n + len(rows), dtype=np.int64),

@@ -15,14 +15,14 @@ import numpy as np
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from gongshu.aggregation.decoding import RowNumbers, Source
 from gongshu.aggregation.ingest import ingest_source
-from gongshu.aggregation.readers import BATCH_ROWS, _cell
+from gongshu.aggregation.readers import BATCH_ROWS, cell_text
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide
+from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import Conflict, Forbidden, GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
@@ -35,17 +35,9 @@ REPLAY_HEADER = "Idempotent-Replay"
 DIGEST_PREFIX = "push:sha256:"
 
 
-class PushSettings(BaseSettings):
-    """Platform limits of the push API (not statutory numbers): GONGSHU_PUSH_MAX_RECORDS."""
-
-    model_config = SettingsConfigDict(env_prefix="GONGSHU_", extra="ignore")
-    push_max_records: int = 100_000
-    push_max_bytes: int = 64 * 1024 * 1024
-
-
 async def read_body(request: Request) -> bytes:
     """R7: the request body, refused past the platform's byte limit (read in pieces, never whole first)."""
-    limit = PushSettings().push_max_bytes
+    limit = get_settings().push_max_bytes
     body = bytearray()
     async for piece in request.stream():
         body += piece
@@ -170,7 +162,7 @@ def records_source(batch: PushBatch, batch_rows: int = BATCH_ROWS) -> Source:
                         f"Record {n} has unexpected fields: {', '.join(extra)}",
                         details={"missing": [], "unexpected": extra, "row": n},
                     )
-            arrays = [pa.array([_cell(rec.get(c)) for _, rec in part], pa.string()) for c in columns]
+            arrays = [pa.array([cell_text(rec.get(c)) for _, rec in part], pa.string()) for c in columns]
             yield (
                 pa.RecordBatch.from_arrays(arrays, names=columns),
                 np.array([n for n, _ in part], dtype=np.int64),
@@ -200,7 +192,7 @@ def _validate(actor: Actor, code: str, batch: PushBatch, key: str | None, url: s
         raise ValidationFailed(
             "push.empty_batch", "推送的批次没有任何记录", "The pushed batch has no records"
         )
-    limit = PushSettings().push_max_records
+    limit = get_settings().push_max_records
     if len(batch.records) > limit:
         raise GongshuError(
             "push.too_many_records",

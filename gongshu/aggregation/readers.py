@@ -124,7 +124,7 @@ def read_csv(path: Path, encoding: str | None = None, batch_rows: int = BATCH_RO
     return Source(names, enc, "csv", chunks())
 
 
-def _cell(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
     """A spreadsheet or JSON value as the string the checks read (None for empty)."""
     if value is None:
         return None
@@ -161,7 +161,8 @@ def _batches(
 
 def _to_batch(columns: list[str], buf: list[list[Any]]) -> pa.RecordBatch:
     arrays = [
-        pa.array([_cell(r[i]) if i < len(r) else None for r in buf], pa.string()) for i in range(len(columns))
+        pa.array([cell_text(r[i]) if i < len(r) else None for r in buf], pa.string())
+        for i in range(len(columns))
     ]
     return pa.RecordBatch.from_arrays(arrays, names=columns)
 
