@@ -1,0 +1,193 @@
+"""R11 R12: the statutory base resources (natural-person base data and legal-person base data), as the
+policy lists them with their providers. The coverage report shows, for each, whether its providers have
+catalogued it, aggregated it and kept it fresh (应汇尽汇). The person base and the legal-person base
+look-ups gather one person's or organisation's records across every resource keyed by their identifier,
+for the authority's supervising roles only, each look-up audited with the subject key (R26)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gongshu.aggregation.interface import key_item
+from gongshu.aggregation.interface_models import BaseDataMapping
+from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import AccessDenied, decide, require
+from gongshu.kernel.audit.service import record
+from gongshu.kernel.errors import Conflict, NotFound, ValidationFailed
+from gongshu.kernel.identifiers.checks import check_id_number, check_uscc
+from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.identity.models import Organisation
+from gongshu.kernel.policy import service as policy_service
+from gongshu.kernel.timeutil import now, today_china
+from gongshu.store import service as store
+
+# The policy's base data kinds → the entries' subject kind and the key's data type (R10).
+LOOKUPS = {"person": ("person", "id_number"), "legal_person": ("legal_person", "uscc")}
+
+
+def _entries_for(
+    session: Session, base_code: str, name_zh: str, provider_ids: list[int]
+) -> list[CatalogEntry]:
+    """R11 R12: published entries of the responsible providers named as the policy names the resource, or
+    mapped to it explicitly."""
+    mapped = select(BaseDataMapping.resource_code).where(BaseDataMapping.base_code == base_code)
+    by_name = (CatalogEntry.name == name_zh) & CatalogEntry.provider_org_id.in_(provider_ids)
+    stmt = (
+        select(CatalogEntry)
+        .where(CatalogEntry.status == "published", by_name | CatalogEntry.resource_code.in_(mapped))
+        .order_by(CatalogEntry.resource_code)
+    )
+    return list(session.scalars(stmt))
+
+
+def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """R11 R12 R7: every base resource of the policy in force, with its providers and whether it is
+    catalogued, aggregated (the store holds data) and fresh (last load within its update cycle)."""
+    at = at or now()
+    pol = policy_service.at(session, today_china(at))
+    orgs = {o.code: o for o in session.scalars(select(Organisation))}
+    out = []
+    for kind, resources in pol.doc.base_data.items():
+        for br in resources:
+            providers = [orgs[p] for p in br.providers if p in orgs]
+            entries = _entries_for(session, br.code, br.zh, [o.id for o in providers])
+            found = []
+            for e in entries:
+                res = store.find_resource(session, e.resource_code)
+                cycle = pol.doc.update_cycles.get(e.update_cycle)
+                loaded = (
+                    res.last_loaded_at
+                    if res is not None and store.has_data(session, e.resource_code)
+                    else None
+                )
+                fresh = bool(loaded and cycle and at - loaded <= dt.timedelta(days=cycle.interval_days))
+                found.append(
+                    {
+                        "resource_code": e.resource_code,
+                        "name": e.name,
+                        "aggregated": loaded is not None,
+                        "last_loaded_at": loaded,
+                        "fresh": fresh,
+                        "update_cycle": e.update_cycle,
+                    }
+                )
+            out.append(
+                {
+                    "kind": kind,
+                    "code": br.code,
+                    "zh": br.zh,
+                    "en": br.en,
+                    "provider_codes": list(br.providers),
+                    "providers": [
+                        {"code": o.code, "name_zh": o.name_zh, "name_en": o.name_en} for o in providers
+                    ],
+                    "entries": found,
+                    "catalogued": bool(found),
+                    "aggregated": any(f["aggregated"] for f in found),
+                    "fresh": any(f["fresh"] for f in found),
+                }
+            )
+    return out
+
+
+def map_base_data(session: Session, actor: Actor, base_code: str, resource_code: str) -> BaseDataMapping:
+    """R11 R12: the authority states that a published entry holds a base resource (names may differ)."""
+    require(session, actor, Action.SUPERVISE)
+    pol = policy_service.at(session, today_china())
+    if not any(br.code == base_code for brs in pol.doc.base_data.values() for br in brs):
+        raise ValidationFailed(
+            "basedata.unknown",
+            f"政策中没有基础数据资源“{base_code}”",
+            f"The policy lists no base resource {base_code!r}",
+            field="base_code",
+        )
+    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
+    if entry is None or entry.status != "published":
+        raise NotFound(
+            "basedata.resource_unknown",
+            f"资源 {resource_code} 不存在或未发布",
+            f"Resource {resource_code} does not exist or is not published",
+        )
+    exists = session.scalar(
+        select(BaseDataMapping).where(
+            BaseDataMapping.base_code == base_code, BaseDataMapping.resource_code == resource_code
+        )
+    )
+    if exists is not None:
+        raise Conflict("basedata.mapped", "该对应关系已存在", "The mapping already exists")
+    row = BaseDataMapping(base_code=base_code, resource_code=resource_code, created_by_user_id=actor.user_id)
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        actor,
+        "basedata.map",
+        object_type="resource",
+        object_id=resource_code,
+        detail={"base_code": base_code},
+    )
+    return row
+
+
+def may_look_up(session: Session, actor: Actor) -> bool:
+    """R11 R12 R28: the base look-ups are for the authority's supervising roles (reviewers, coordinators,
+    platform administrators — those holding SUPERVISE platform-wide)."""
+    if actor.is_anonymous:
+        return False
+    decision = decide(session, actor, Action.SUPERVISE)
+    return decision.allowed and decision.org_scope is None
+
+
+def look_up(session: Session, actor: Actor, kind: str, identifier: str) -> list[dict[str, Any]]:
+    """R11 R12: one person (by ID number) or organisation (by USCC) across every published resource keyed
+    by it. Refusals raise AccessDenied (audited by the caller); an allowed look-up is audited with the key."""
+    if kind not in LOOKUPS:
+        raise NotFound("basedata.lookup_unknown", "没有该基础库", f"No base look-up {kind!r}")
+    subject_kind, data_type = LOOKUPS[kind]
+    if not may_look_up(session, actor):
+        raise AccessDenied(
+            "basedata.lookup_forbidden",
+            "只有主管部门的监管角色可以查询基础库",
+            "Only the authority's supervising roles may use the base look-ups",
+            actor=actor,
+            resource_id=f"base:{kind}",
+            scenario=None,
+            detail={"reason": "basedata.lookup_forbidden", "kind": kind},
+        )
+    check = check_id_number(identifier) if data_type == "id_number" else check_uscc(identifier)
+    if not check.valid or check.normalized is None:
+        raise ValidationFailed(
+            check.error_code or "basedata.identifier_invalid",
+            check.error_zh or "标识无效",
+            check.error_en or "Invalid identifier",
+            field=data_type,
+        )
+    key = check.normalized
+    stmt = select(CatalogEntry).where(
+        CatalogEntry.status == "published", CatalogEntry.subject_kind == subject_kind
+    )
+    found = []
+    for entry in session.scalars(stmt.order_by(CatalogEntry.resource_code)):
+        key_name = key_item(entry)
+        key_type = next((i.data_type for i in entry.items if i.name == key_name), None)
+        if key_type != data_type or not store.has_data(session, entry.resource_code):
+            continue
+        rows = store.rows(session, entry.resource_code, key=key, limit=10)
+        if rows:
+            found.append({"entry": entry, "columns": list(entry.items), "rows": rows})
+    record(
+        session,
+        actor,
+        "data.read",
+        object_type="base_data",
+        object_id=kind,
+        scenario=f"R11 R12 {kind} 基础库查询",
+        subject_keys=[key],
+        detail={"via": "base_lookup", "resources": [f["entry"].resource_code for f in found]},
+    )
+    return found

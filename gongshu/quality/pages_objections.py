@@ -1,0 +1,126 @@
+"""R14 R26: the public's own-data pages (my records, objections, who read my data) and the provider's
+objection handling page. Thin: the rules live in `quality.objections`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import GongshuError
+from gongshu.kernel.identity.actor import Actor
+from gongshu.quality import objections
+from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.render import lang_of, render
+
+router = APIRouter(include_in_schema=False)
+LoggedIn = Annotated[Actor, Depends(require_actor)]
+Protected = [Depends(csrf_protect)]
+
+
+@router.get("/my/data", response_class=HTMLResponse)
+def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R14: the records about the logged-in person or company, resource by resource."""
+    with session_scope() as s:
+        return render(request, "quality/my_data.html", resources=objections.my_data(s, actor))
+
+
+def _objection_form(
+    request: Request,
+    actor: Actor,
+    code: str,
+    *,
+    error: GongshuError | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    with session_scope() as s:
+        entry, row = objections.my_record(s, actor, code)
+        return render(
+            request,
+            "quality/objection_form.html",
+            status_code=status,
+            entry=entry,
+            row=row,
+            items=list(entry.items),
+            form=form or {},
+            error=error.message(lang_of(request)) if error else "",
+            error_field=error.field if error else "",
+        )
+
+
+@router.get("/my/data/{code}/objection", response_class=HTMLResponse)
+def objection_form(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
+    """R14: object to a field of one's record."""
+    return _objection_form(request, actor, code)
+
+
+@router.post("/my/data/{code}/objection", dependencies=Protected)
+async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Response:
+    """R14: file the objection (with its evidence as a case attachment)."""
+    data = await request.form()
+    form = {k: str(data.get(k) or "") for k in ("field", "claimed_value", "reason")}
+    upload = data.get("evidence")
+    evidence = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        evidence = (upload.filename, await upload.read())
+    try:
+        with session_scope() as s:
+            case = objections.file_objection(
+                s,
+                actor,
+                code,
+                field=form["field"],
+                claimed_value=form["claimed_value"],
+                reason=form["reason"],
+                evidence=evidence,
+            )
+            case_id = case.id
+    except GongshuError as exc:
+        if exc.status_code >= 403:
+            raise
+        return _objection_form(request, actor, code, error=exc, form=form, status=exc.status_code)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.get("/my/reads", response_class=HTMLResponse)
+def my_reads_page(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R26: which organisation read my data, when, and for which scenario."""
+    with read_scope() as s:
+        return render(request, "quality/my_reads.html", reads=objections.my_reads(s, actor))
+
+
+def _handling(
+    request: Request, actor: Actor, case_id: int, error: str = "", status: int = 200
+) -> HTMLResponse:
+    with session_scope() as s:
+        view = objections.handling_view(s, actor, case_id)
+        return render(request, "quality/objection_handling.html", status_code=status, error=error, **view)
+
+
+@router.get("/data/objections/{case_id}", response_class=HTMLResponse)
+def handling_page(request: Request, actor: LoggedIn, case_id: int) -> HTMLResponse:
+    """R14: the provider's page for one objection: the record, its history, correct or refuse."""
+    return _handling(request, actor, case_id)
+
+
+@router.post("/data/objections/{case_id}", dependencies=Protected)
+async def handling_submit(request: Request, actor: LoggedIn, case_id: int) -> Response:
+    """R14: correct the record (then the case is approved) or refuse with written reasons."""
+    data = await request.form()
+    action = str(data.get("action") or "")
+    try:
+        if action == "correct":
+            value = str(data.get("value") or "").strip() or None
+            objections.correct_record(actor, case_id, value=value, note=str(data.get("reasons") or ""))
+        else:
+            with session_scope() as s:
+                objections.reject_objection(s, actor, case_id, str(data.get("reasons") or ""))
+    except GongshuError as exc:
+        if exc.status_code >= 403:
+            raise
+        return _handling(request, actor, case_id, exc.message(lang_of(request)), exc.status_code)
+    return RedirectResponse(f"/data/objections/{case_id}", status_code=303)
