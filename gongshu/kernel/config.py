@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # Background work: "embedded" runs the scheduler inside `serve`; "external" leaves it to `gongshu worker`.
     background: str = "embedded"
     secure_cookies: bool = False
+    # Limits of the push API for department systems (R7).
+    push_max_records: int = 100_000
+    push_max_bytes: int = 64 * 1024 * 1024
 
     def resolved_database_url(self) -> str:
         if self.database_url:
