@@ -159,6 +159,28 @@ def history(session: Session, resource_code: str, record_key: str) -> list[Recor
     return list(session.scalars(stmt))
 
 
+def changes_since(
+    session: Session, resource_code: str, after_id: int = 0, limit: int = 1000
+) -> list[RecordHistory]:
+    """R19: the change events of a resource after a given event id, oldest first — the outbox that database
+    table deliveries and data streams follow (each change is a record-history row: op, before, after)."""
+    stmt = (
+        select(RecordHistory)
+        .where(RecordHistory.resource_code == resource_code, RecordHistory.id > after_id)
+        .order_by(RecordHistory.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def latest_change_id(session: Session, resource_code: str) -> int:
+    """The id of a resource's newest change event (0 when it has none)."""
+    value = session.scalar(
+        select(func.max(RecordHistory.id)).where(RecordHistory.resource_code == resource_code)
+    )
+    return int(value or 0)
+
+
 def match_columns(items: list[dict[str, Any]], columns: list[str]) -> dict[str, str]:
     """R9: the schema lock — a batch's columns must be exactly the published items (by name, or by their
     Chinese label as an alias). Returns header → item name; refuses with the precise column diff."""
