@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
@@ -289,6 +290,9 @@ def _commit(
 ) -> dict[str, Any]:
     """R7 R13: in the one transaction — history, apply, quarantine, the batch's report, audited. A full
     load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept)."""
+    # Loads of one resource commit one after another (row lock on PostgreSQL; SQLite has one writer), so
+    # change-event ids become visible in id order and a stream or table sync that follows them skips none.
+    s.execute(select(StoreResource.id).where(StoreResource.id == res.id).with_for_update())
     at = now()
     nothing = mode == "full" and counts["accepted"] == 0
     applied = {"inserted": 0, "updated": 0, "deleted": 0}
