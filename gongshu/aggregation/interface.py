@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.aggregation.interface_models import ServiceInterface
+from gongshu.catalog import data_view as catalog_data_view
 from gongshu.catalog.models import CatalogEntry
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import DataDecision, DataResource, enforce_data, require
+from gongshu.kernel.access.service import DataDecision, enforce_data, require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.errors import Conflict, Forbidden, GongshuError, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
@@ -39,21 +40,6 @@ def published_entry(session: Session, code: str) -> CatalogEntry:
             f"Resource {code} does not exist or is not published",
         )
     return entry
-
-
-def data_resource(entry: CatalogEntry) -> DataResource:
-    """What the access decision point needs about a published entry (items, attributes, provider)."""
-    items = tuple(i.name for i in entry.items)
-    personal = tuple(i.name for i in entry.items if i.sensitivity == "personal")
-    return DataResource(
-        resource_id=entry.resource_code,
-        provider_org_id=entry.provider_org_id,
-        sharing_attribute=entry.sharing_attribute,
-        open_attribute=entry.open_attribute,
-        items=items,
-        personal_items=personal,
-        published=entry.status == "published",
-    )
 
 
 def key_item(entry: CatalogEntry) -> str | None:
@@ -281,7 +267,7 @@ def call_interface(
     decision = enforce_data(
         session,
         actor,
-        data_resource(entry),
+        catalog_data_view.data_resource(session, entry.resource_code),
         scenario=scenario,
         method="api",
         path=f"/api/v1/data/{code}/interface",

@@ -9,6 +9,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
+from gongshu.kernel.crypto.sm import hmac_sm3_hex
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.store import tables
 from gongshu.store.models import RecordHistory, StoreResource
@@ -261,3 +262,133 @@ def provision_missing(session: Session) -> list[str]:
         CatalogEntry.status == "published", CatalogEntry.resource_code.not_in(have)
     )
     return [provision(session, entry).resource_code for entry in session.scalars(stmt)]
+
+
+# ---- security treatment (R21) ------------------------------------------------------------------------
+
+TREATMENT_METHODS = ("hash", "mask")
+
+
+def _treated(value: Any, item: dict[str, Any], method: str, key: bytes, is_key: bool) -> Any:
+    """A treated value: text becomes a keyed SM3 hash (or a mask, except for the key); other types are
+    withheld (NULL), since no value of theirs can be shown without revealing it."""
+    if value is None:
+        return None
+    if tables.TYPES.get(str(item.get("data_type"))) is not None:
+        return None
+    text = str(value)
+    limit = int(item.get("length") or 64)
+    if method == "mask" and not is_key:
+        return (text[:1] + "*" * (len(text) - 1))[:limit]
+    return hmac_sm3_hex(key, text.encode())[: min(limit, 64)]
+
+
+def _scrub_history_and_quarantine(
+    session: Session, code: str, items: set[str] | None, keys: dict[str, str] | None = None
+) -> None:
+    """R21: the values before the treatment must not survive in the record history nor in quarantine
+    (`items` None: every value); `keys` maps treated record keys to their new values (None: keep them)."""
+    from gongshu.store.models import Batch, QuarantineRow
+
+    for h in session.scalars(select(RecordHistory).where(RecordHistory.resource_code == code)):
+        if keys is not None:
+            h.record_key = keys.get(h.record_key, "***")
+        for attr in ("before", "after"):
+            values = getattr(h, attr)
+            if values is None:
+                continue
+            setattr(
+                h,
+                attr,
+                None if items is None else {k: "***" if k in items else v for k, v in values.items()},
+            )
+    batch_ids = select(Batch.id).where(Batch.resource_code == code)
+    for q in session.scalars(select(QuarantineRow).where(QuarantineRow.batch_id.in_(batch_ids))):
+        q.value, q.raw = None, None
+
+
+def deidentify_items(
+    session: Session,
+    resource_code: str,
+    items: list[str],
+    method: str = "hash",
+    *,
+    key: bytes | None = None,
+    reason: str = "",
+) -> int:
+    """R21 R22: replace the values of `items` in every record by keyed hashes (text; the key item is
+    always hashed, so records stay distinct) or masks; other types are withheld. Each record's change is
+    recorded in its history (without the values before); earlier history and quarantine are scrubbed.
+    `key` defaults to a fresh random key that is not kept: the treatment cannot be reversed."""
+    import secrets
+
+    res = get_resource(session, resource_code)
+    by_name = {str(i["name"]): i for i in res.items}
+    unknown = [i for i in items if i not in by_name]
+    if method not in TREATMENT_METHODS or unknown or not items:
+        raise ValidationFailed(
+            "store.treatment_invalid",
+            f"处理方式或信息项无效：{'、'.join(unknown) or method}",
+            f"Invalid treatment method or items: {', '.join(unknown) or method}",
+            details={"unknown": unknown, "method": method},
+        )
+    key = key or secrets.token_bytes(32)
+    table = table_of(res)
+    pk = table.c[res.key_item]
+    new_keys: dict[str, str] = {}
+    for row in list(session.execute(select(*(table.c[n] for n in {res.key_item, *items})))):
+        values = row._mapping
+        new = {n: _treated(values[n], by_name[n], method, key, n == res.key_item) for n in items}
+        session.execute(table.update().where(pk == values[res.key_item]).values(**new))
+        new_keys[str(values[res.key_item])] = str(new.get(res.key_item, values[res.key_item]))
+    session.flush()
+    rekeyed = new_keys if res.key_item in items else None
+    _scrub_history_and_quarantine(session, resource_code, set(items), rekeyed)
+    for new_key in new_keys.values():
+        session.add(
+            RecordHistory(
+                resource_code=resource_code,
+                record_key=new_key,
+                op="update",
+                before=None,
+                after={"treatment": method, "items": list(items), "reason": reason},
+            )
+        )
+    treated = len(new_keys)
+    record(
+        session,
+        None,
+        "store.deidentify",
+        object_type="resource",
+        object_id=resource_code,
+        detail={"items": list(items), "method": method, "records": treated, "reason": reason},
+    )
+    return treated
+
+
+def purge_rows(session: Session, resource_code: str, *, reason: str) -> int:
+    """R21: delete every record of a resource (security treatment by deletion); one history entry records
+    the deletion, and earlier history and quarantine lose their values."""
+    res = get_resource(session, resource_code)
+    deleted = session.execute(table_of(res).delete()).rowcount or 0
+    res.row_count = 0
+    _scrub_history_and_quarantine(session, resource_code, None, {})
+    session.add(
+        RecordHistory(
+            resource_code=resource_code,
+            record_key="*",
+            op="delete",
+            before=None,
+            after={"treatment": "delete", "records": deleted, "reason": reason},
+        )
+    )
+    session.flush()
+    record(
+        session,
+        None,
+        "store.purge",
+        object_type="resource",
+        object_id=resource_code,
+        detail={"records": deleted, "reason": reason},
+    )
+    return int(deleted)

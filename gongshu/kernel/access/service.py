@@ -138,6 +138,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "access.grant_revoked": ("共享授权已被撤销", "The grant has been revoked"),
     "access.not_open": ("该数据不向社会开放", "This data is not open to the public"),
     "access.no_rule": ("没有允许该访问的规则", "No rule allows this access"),
+    "access.emergency_only": (
+        "该数据为突发事件应急数据（R21），仅限该事件的应急处置单位在事件处置期间使用",
+        "Emergency data (R21): only the event's responders may use it, and only while the event is open",
+    ),
 }
 
 
@@ -212,6 +216,8 @@ def decide_data(
     scenario = (scenario or "").strip() or None
     if not resource.published:
         return _deny("access.not_published")
+    if resource.emergency_event_id is not None:
+        return _decide_emergency(session, actor, resource, scenario, items, at)
     # The provider uses its own data (R5: a department acts for the organisations it manages).
     if (
         not actor.is_anonymous
@@ -246,6 +252,38 @@ def decide_data(
     if resource.sharing_attribute == "conditional":
         return _grant_decision(session, actor, resource, scenario, items, method, at)
     return _deny("access.no_rule")
+
+
+def _decide_emergency(
+    session: Session,
+    actor: Actor,
+    resource: DataResource,
+    scenario: str | None,
+    items: Iterable[str] | None,
+    at: dt.datetime,
+) -> DataDecision:
+    """R21: data collected for an emergency is used only for it — by the data officers of the event's
+    responders, through the grant (origin "emergency") opening the event or adding a responder made,
+    for the event's scenario, while the event is open (closing it revokes the grants). Any delivery
+    method; nobody else, not even the provider by its own role."""
+    if actor.is_anonymous or actor.org_id is None or not actor.role_names() & {Role.DATA_OFFICER.value}:
+        return _deny("access.emergency_only")
+    grants = session.scalars(
+        select(Grant).where(
+            Grant.consumer_org_id == actor.org_id,
+            Grant.resource_id == resource.resource_id,
+            Grant.origin == "emergency",
+            Grant.revoked_at.is_(None),
+        )
+    )
+    for g in grants:
+        if not (g.valid_from <= at <= g.valid_to) or (scenario is not None and scenario != g.scenario):
+            continue
+        chosen = _check_items(items, [i for i in g.items if i in resource.items])
+        if chosen is None:
+            return _deny("access.items_not_granted")
+        return DataDecision(True, "access.allowed", chosen, dict(g.row_filter), g.id, g.scenario, "emergency")
+    return _deny("access.emergency_only")
 
 
 def _decide_public(
