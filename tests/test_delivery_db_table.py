@@ -1,0 +1,312 @@
+"""R19 (database table), R26: the platform fills a consumer's table — real MariaDB, real PostgreSQL and a
+SQLite file — with the granted items and rows, then applies exactly the store's changes; a revoked or
+expired grant stops the next sync and writes nothing; the consumer's password is never stored in clear."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
+from store_fixtures import HEADER, IDS, publish, store_city, write
+
+from gongshu.aggregation.ingest import ingest_file
+from gongshu.kernel.access.grants import create_grant, revoke_grant
+from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import Conflict, Forbidden
+from gongshu.kernel.identity import sessions
+from gongshu.kernel.identity.actor import SYSTEM
+from gongshu.kernel.identity.models import User
+from gongshu.kernel.timeutil import freeze, now
+from gongshu.sharing import db_table
+from gongshu.sharing.delivery_models import DbTarget
+from gongshu.sharing.receipts import verify_receipt
+from gongshu.web.app import create_app
+
+MARIADB = os.environ.get("GONGSHU_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306")
+PG = os.environ.get("GONGSHU_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SECRET = "Pw-" + uuid.uuid4().hex[:10]
+GRANTED = ["id_number", "full_name", "registered_on", "allowance", "active"]  # not `children`
+
+
+@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
+def consumer_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(URL as the consumer gives it, admin URL to read it back) of a fresh consumer database."""
+    kind = str(request.param)
+    name = f"gongshu_dt_{uuid.uuid4().hex[:10]}"
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'consumer.db'}"
+        yield url, url
+        return
+    if kind == "mariadb":
+        admin = create_engine(MARIADB, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            conn.execute(text(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{SECRET}'"))
+            conn.execute(text(f"GRANT ALL ON {name}.* TO '{name}'@'%'"))
+        yield f"mysql+pymysql://{name}:{SECRET}@127.0.0.1:3306/{name}", f"{MARIADB}/{name}"
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"DROP USER IF EXISTS '{name}'@'%'"))
+        admin.dispose()
+        return
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG.rsplit("/", 1)[0]
+    yield f"{base}/{name}", f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
+def c(session: Session) -> dict[str, Any]:
+    return store_city(session)
+
+
+def _csv(tmp: Path, rows: list[str], name: str) -> Path:
+    return write(tmp, name, HEADER + "\n" + "\n".join(rows) + "\n")
+
+
+def _setup(
+    session: Session,
+    c: dict[str, Any],
+    tmp: Path,
+    url: str,
+    entry: dict[str, Any] | None = None,
+    **grant: Any,
+) -> tuple[str, int]:
+    """A published resource with three records and a db_table grant to the police (R17)."""
+    code = publish(session, c, **(entry or {})).resource_code
+    session.rollback()
+    rows = [f"{IDS[0]},甲,2024-01-02,1,2.5,是", f"{IDS[1]},乙,2024-01-03,0,,否", f"{IDS[2]},丙,,2,10.25,是"]
+    ingest_file(c["civil_clerk"], code, _csv(tmp, rows, "full.csv"), url=url)
+    g = create_grant(
+        session,
+        SYSTEM,
+        consumer_org_id=c["police"].id,
+        resource_id=code,
+        items=grant.pop("items", GRANTED),
+        scenario="婚姻状况核验",
+        delivery_method=grant.pop("method", "db_table"),
+        valid_from=now() - dt.timedelta(days=1),
+        valid_to=now() + dt.timedelta(days=30),
+        **grant,
+    )
+    session.commit()
+    return code, g.id
+
+
+def _register(url: str, c: dict[str, Any], grant_id: int, target_url: str, table: str = "marriage") -> int:
+    with session_scope(url) as s:
+        return db_table.register_target(s, c["police_clerk"], grant_id, target_url, table).id
+
+
+def _consumer_rows(admin_url: str, table: str = "marriage") -> dict[str, dict[str, Any]]:
+    engine = create_engine(admin_url)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text(f"SELECT * FROM {table}"))]
+    engine.dispose()
+    return {r["id_number"]: r for r in rows}
+
+
+def test_r19_db_table_full_then_exactly_the_incremental_changes(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path, consumer_db: tuple[str, str]
+) -> None:
+    target_url, admin_url = consumer_db
+    code, grant_id = _setup(session, c, tmp_path, db_clean)
+    target_id = _register(db_clean, c, grant_id, target_url)
+
+    first = db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    assert (first.status, first.full, first.upserted, first.deleted) == ("synced", True, 3, 0)
+    rows = _consumer_rows(admin_url)
+    assert set(rows) == set(IDS[:3])
+    assert set(rows[IDS[0]]) == set(GRANTED)  # the granted items only: no `children`
+    assert rows[IDS[0]]["full_name"] == "甲" and str(rows[IDS[0]]["registered_on"]) == "2024-01-02"
+    assert Decimal(str(rows[IDS[2]]["allowance"])) == Decimal("10.25") and bool(rows[IDS[0]]["active"])
+
+    inc = [f"{IDS[0]},甲改,2024-01-02,1,2.5,是", f"{IDS[3]},丁,2024-02-01,0,1,否"]
+    ingest_file(
+        c["civil_clerk"],
+        code,
+        _csv(tmp_path, inc, "inc.csv"),
+        mode="incremental",
+        delete_keys=[IDS[1]],
+        url=db_clean,
+    )
+    second = db_table.sync(SYSTEM, target_id, url=db_clean)  # the job's way: the platform for the consumer
+    assert (second.full, second.upserted, second.deleted) == (False, 2, 1)
+    assert second.from_change == first.to_change < second.to_change
+    rows = _consumer_rows(admin_url)
+    assert {k: r["full_name"] for k, r in rows.items()} == {IDS[0]: "甲改", IDS[2]: "丙", IDS[3]: "丁"}
+
+    third = db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    assert (third.upserted, third.deleted, third.to_change) == (0, 0, second.to_change)
+    assert verify_receipt(second.receipt, second.rows_sm3.encode()).valid
+    with read_scope(db_clean) as s:
+        t = s.get(DbTarget, target_id)
+        assert t is not None and t.status == "active" and t.last_change_id == second.to_change
+        assert t.rows_written == 5 and t.last_sync_at is not None
+        reads = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "data.read")))
+        assert [e.detail["method"] for e in reads] == ["db_table"] * 3
+        assert reads[1].grant_id == grant_id and reads[1].detail["upserted"] == 2
+
+
+def test_r19_consumer_password_is_not_stored_in_clear(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    name = f"gongshu_dt_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(MARIADB, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        conn.execute(text(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{SECRET}'"))
+        conn.execute(text(f"GRANT ALL ON {name}.* TO '{name}'@'%'"))
+    try:
+        _, grant_id = _setup(session, c, tmp_path, db_clean)
+        target_id = _register(db_clean, c, grant_id, f"mysql+pymysql://{name}:{SECRET}@127.0.0.1:3306/{name}")
+        with read_scope(db_clean) as s:
+            raw = s.execute(text("SELECT * FROM delivery_db_target")).all()
+            assert SECRET not in repr(raw)
+            t = s.get(DbTarget, target_id)
+            assert t is not None and t.password_enc and t.password_enc.startswith("sm4:1:")
+        assert db_table.sync(c["police_clerk"], target_id, url=db_clean).upserted == 3
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"DROP USER IF EXISTS '{name}'@'%'"))
+        admin.dispose()
+
+
+def test_r19_r26_revoked_grant_stops_the_next_sync_and_writes_nothing(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    target_url = f"sqlite:///{tmp_path / 'consumer.db'}"
+    code, grant_id = _setup(session, c, tmp_path, db_clean)
+    target_id = _register(db_clean, c, grant_id, target_url)
+    db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    with session_scope(db_clean) as s:
+        revoke_grant(s, c["reviewer"], grant_id, reason="场景已结束", provider_org_id=c["civil"].id)
+    ingest_file(
+        c["civil_clerk"],
+        code,
+        _csv(tmp_path, [f"{IDS[5]},戊,,,,"], "i.csv"),
+        mode="incremental",
+        url=db_clean,
+    )
+    assert db_table.sync_due(db_clean) == {target_id: "stopped"}
+    assert set(_consumer_rows(target_url)) == set(IDS[:3])  # nothing written after the revocation
+    with read_scope(db_clean) as s:
+        t = s.get(DbTarget, target_id)
+        assert t is not None and t.status == "stopped" and t.last_error["code"] == "access.grant_revoked"
+        denied = s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied")).one()
+        assert denied.grant_id == grant_id and denied.detail["reason"] == "access.grant_revoked"
+    assert db_table.claim_due(db_clean) == []  # a stopped target is no longer synced by the job
+
+
+def test_r19_r26_expired_grant_stops_the_sync(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    target_id = _register(db_clean, c, grant_id, f"sqlite:///{tmp_path / 'consumer.db'}")
+    freeze(now() + dt.timedelta(days=31))
+    report = db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    assert (report.status, report.reason, report.upserted) == ("stopped", "access.grant_expired", 0)
+
+
+def test_r19_only_the_consumers_data_officer_registers_a_db_table_grant(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    target_url = f"sqlite:///{tmp_path / 'consumer.db'}"
+    with pytest.raises(Forbidden) as other:
+        _register(db_clean, {"police_clerk": c["civil_clerk"]}, grant_id, target_url)
+    assert other.value.code == "delivery.not_consumer"
+    target_id = _register(db_clean, c, grant_id, target_url)
+    with pytest.raises(Forbidden):
+        db_table.sync(c["civil_clerk"], target_id, url=db_clean)
+    db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    with pytest.raises(Conflict):  # the platform creates (and owns) the table: an existing one is refused
+        _register(db_clean, c, grant_id, target_url)
+
+
+def test_r19_a_grant_row_filter_limits_the_rows_written(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    _, grant_id = _setup(
+        session, c, tmp_path, db_clean, items=["full_name", "active"], row_filter={"active": [True]}
+    )
+    target_url = f"sqlite:///{tmp_path / 'consumer.db'}"
+    target_id = _register(db_clean, c, grant_id, target_url)
+    assert db_table.sync(c["police_clerk"], target_id, url=db_clean).upserted == 2
+    engine = create_engine(target_url)
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT * FROM marriage ORDER BY full_name")).mappings().all()
+    engine.dispose()
+    # The key is withheld by the grant: the consumer's key is a keyed hash, never the ID number.
+    assert sorted(r["full_name"] for r in got) == ["丙", "甲"] and set(got[0]) == {
+        "_record_ref",
+        "full_name",
+        "active",
+    }
+    assert all(r["_record_ref"] not in IDS for r in got)
+
+
+def test_r19_the_job_claims_each_target_once_per_slot(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    target_id = _register(db_clean, c, grant_id, f"sqlite:///{tmp_path / 'consumer.db'}")
+    assert db_table.claim_due(db_clean) == [target_id]
+    assert db_table.claim_due(db_clean) == []  # claimed for this minute
+    freeze(now() + dt.timedelta(minutes=2))
+    assert db_table.sync_due(db_clean) == {target_id: "synced"}
+
+
+def test_r16_r26_a_revoked_grant_stops_even_for_unconditional_data(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R16 lets a department obtain unconditional data directly, but a delivery runs under its grant: once
+    the grant is revoked, the target stops."""
+    entry = {"sharing_attribute": "unconditional", "sharing_conditions": []}
+    _, grant_id = _setup(session, c, tmp_path, db_clean, entry=entry)
+    target_id = _register(db_clean, c, grant_id, f"sqlite:///{tmp_path / 'consumer.db'}")
+    with session_scope(db_clean) as s:
+        revoke_grant(s, c["reviewer"], grant_id, reason="撤销", provider_org_id=c["civil"].id)
+    report = db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    assert (report.status, report.reason) == ("stopped", "access.grant_revoked")
+
+
+def test_r19_delivery_page_registers_and_syncs_a_table(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    user = session.scalars(select(User).where(User.username == "police_clerk")).one()
+    raw, ws = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
+    session.commit()
+    client = TestClient(create_app())
+    client.cookies.set("gs_session", raw)
+    page = client.get("/sharing/delivery")
+    assert (
+        'data-testid="delivery-register-form"' in page.text
+        and 'data-testid="delivery-targets-empty"' in page.text
+    )
+    target_url = f"sqlite:///{tmp_path / 'consumer.db'}"
+    form = {"csrf_token": ws.csrf_token, "grant_id": str(grant_id), "url": target_url, "table": "1bad"}
+    bad = client.post("/sharing/delivery/targets", data=form)
+    assert bad.status_code == 422 and "delivery.table_invalid" in bad.text and target_url not in bad.text
+    client.post("/sharing/delivery/targets", data={**form, "table": "marriage"})
+    with read_scope(db_clean) as s:
+        [target_id] = [t.id for t in db_table.targets_of(s, c["police"].id)]
+    synced = client.post(f"/sharing/delivery/targets/{target_id}/sync", data={"csrf_token": ws.csrf_token})
+    assert f'data-target="{target_id}" data-status="active"' in synced.text
+    assert set(_consumer_rows(target_url)) == set(IDS[:3])
