@@ -59,6 +59,15 @@ def _csv_error(exc: pa.ArrowInvalid, offset: int = 0) -> ValidationFailed:
             expected=exp,
             actual=got,
         )
+    if "straddling object" in msg:  # a line longer than a parse block: refused like one over the line cap
+        mb = CSV_BLOCK >> 20
+        return ingest_error(
+            "ingest.line_too_long",
+            f"文件中有超过 {mb} MB 的行（CSV 的一行须在一个 {mb} MB 的解析块之内）",
+            f"A line is longer than {mb} MB (a CSV line must fit in one {mb} MB parse block)",
+            limit=CSV_BLOCK,
+            row=row,
+        )
     return ingest_error("ingest.csv_malformed", f"CSV 文件格式错误：{msg}", f"Malformed CSV: {msg}", row=row)
 
 

@@ -34,6 +34,7 @@ class DemoReport:
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, organisation, roles
     totp_users: list[str] = field(default_factory=list)
     catalog_entries: int = 0
+    data_loaded: list[str] = field(default_factory=list)  # resources given demo records
 
 
 _demo_hash: list[str] = []
@@ -131,8 +132,10 @@ def _report_existing(session: Session) -> DemoReport:
 __all__ = ["DEMO_PASSWORD", "DEMO_TOTP_SECRET", "PUBLIC_SERVICE_ORGS", "DemoReport", "load_city"]
 
 
-def load_demo(url: str | None = None) -> DemoReport:
-    """Load every part of the demo city in one transaction (all or nothing)."""
+def load_demo(url: str | None = None, *, data: bool | None = None) -> DemoReport:
+    """Load every part of the demo city in one transaction (all or nothing), then its records through the
+    ingestion pipeline (`gongshu.demo.data`, idempotent; by default only for the configured database, as
+    `gongshu demo` does — callers naming a database opt in with `data=True`)."""
     from gongshu.kernel.db import session_scope
 
     with session_scope(url) as session:
@@ -141,4 +144,8 @@ def load_demo(url: str | None = None) -> DemoReport:
             from gongshu.demo.catalog import load_catalog
 
             report.catalog_entries = load_catalog(session).entries
-        return report
+    if data if data is not None else url is None:
+        from gongshu.demo.data import load_demo_data
+
+        report.data_loaded = sorted(load_demo_data(url).loaded)
+    return report

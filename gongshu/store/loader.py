@@ -90,6 +90,9 @@ class Loader:
         """R13: keep the last occurrence of each key; earlier ones go to quarantine as "duplicate_key"."""
         k = self.q(self.key)
         self.conn.exec_driver_sql(f"CREATE INDEX ix_{self.stg} ON {self.stg} ({k}, _source_row)")
+        dup = f"SELECT 1 FROM {self.stg} GROUP BY {k} HAVING COUNT(*) > 1 LIMIT 1"
+        if self.conn.exec_driver_sql(dup).first() is None:  # the usual case: no duplicate, nothing to move
+            return 0
         later = f"EXISTS (SELECT 1 FROM {self.stg} t WHERE t.{k} = s.{k} AND t._source_row > s._source_row)"
         raw = self._json("s", self.items)
         n = self.conn.exec_driver_sql(

@@ -1,0 +1,305 @@
+"""Ingest benchmark (R7 R13): rows/s of the real, validated `ingest_file` on a generated CSV keyed by
+resident ID number (with a USCC column and typed columns), against a raw bulk load of the same rows into a
+bare table (SQLite: executemany in one transaction; PostgreSQL: COPY) and against `frictionless validate`
+on the same file; and the peak memory (RSS high-water mark) of the ingest, measured in a child process,
+at 250k rows and at --rows rows.
+
+    .venv/bin/python -m bench.ingest [--rows 1000000] [--backend sqlite|postgresql|both] [--no-frictionless]
+
+Goals: ≥ 0.5× the raw bulk load, ≥ 10× faster than frictionless, peak memory flat (< 500 MB at 1M rows).
+The SQLite database is a temporary file; the PostgreSQL one is gongshu_bench_<random> (dropped at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from gongshu.kernel import config, db
+from gongshu.kernel.identifiers.checks import make_id_number, make_uscc
+
+PG_ADMIN_URL = os.environ.get(
+    "GONGSHU_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ROOT = Path(__file__).resolve().parent.parent
+REGIONS = ("350203", "350205", "350206", "350211", "350212", "350213")
+HEADER = ["id_number", "full_name", "employer_uscc", "registered_on", "children", "allowance", "active"]
+ITEMS: list[dict[str, Any]] = [
+    {"name": "id_number", "label_zh": "身份证号码", "data_type": "id_number", "length": 18, "is_key": True},
+    {"name": "full_name", "label_zh": "姓名", "data_type": "string", "length": 20},
+    {"name": "employer_uscc", "label_zh": "单位统一社会信用代码", "data_type": "uscc", "length": 18},
+    {"name": "registered_on", "label_zh": "登记日期", "data_type": "date"},
+    {"name": "children", "label_zh": "子女数", "data_type": "integer"},
+    {"name": "allowance", "label_zh": "补助金额", "data_type": "decimal"},
+    {"name": "active", "label_zh": "是否有效", "data_type": "boolean"},
+]
+MEMORY_ROWS = 250_000
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
+
+
+def generate(path: Path, rows: int) -> Path:
+    """A CSV of `rows` valid records: unique ID numbers of the city's districts, valid USCCs."""
+    start = dt.date(1950, 1, 1)
+    usccs = [make_uscc(f"913502{n:011d}") for n in range(1, 5001)]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADER)
+        for n in range(rows):
+            region, rest = REGIONS[n % 6], n // 6
+            born = start + dt.timedelta(days=rest // 999)
+            name = SURNAMES[n % len(SURNAMES)] + GIVEN[n % len(GIVEN)] + GIVEN[(n // 7) % len(GIVEN)]
+            day = dt.date(2020, 1, 1) + dt.timedelta(days=n % 1500)
+            out.writerow(
+                [
+                    make_id_number(region, born, rest % 999 + 1),
+                    name,
+                    usccs[n % 5000],
+                    day.isoformat(),
+                    n % 4,
+                    f"{n % 997}.{n % 100:02d}",
+                    "是" if n % 3 else "否",
+                ]
+            )
+    return path
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A fresh database for the run, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"gongshu_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        db.dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, data_dir: str, resources: int) -> list[str]:
+    """Migrate, then publish `resources` catalog entries (through the catalog service and its review)."""
+    from gongshu.catalog import service as catalog
+    from gongshu.catalog.schemas import EntryInput
+    from gongshu.kernel.bootstrap import initialise
+    from gongshu.kernel.identity.models import Organisation, RoleAssignment, User
+    from gongshu.kernel.identity.service import build_actor
+    from gongshu.kernel.workflow import engine
+
+    os.environ.update(GONGSHU_DATABASE_URL=url, GONGSHU_DATA_DIR=data_dir, GONGSHU_BACKGROUND="external")
+    config.reset_settings()
+    initialise(url)
+    codes: list[str] = []
+    with db.session_scope(url) as s:
+        authority = Organisation(code="bigdata", name_zh="市大数据管理局", kind="authority")
+        dept = Organisation(code="civil_affairs", name_zh="市民政局", kind="department")
+        s.add_all([authority, dept])
+        s.flush()
+        actors = {}
+        for username, org, role in (
+            ("officer", dept, "catalog_officer"),
+            ("reviewer", authority, "reviewer"),
+        ):
+            u = User(username=username, display_name=username, organisation_id=org.id, password_hash="x")
+            s.add(u)
+            s.flush()
+            s.add(RoleAssignment(user_id=u.id, organisation_id=org.id, role=role))
+            s.flush()
+            actors[username] = build_actor(s, u)
+        for n in range(resources):
+            entry = catalog.create_draft(
+                s,
+                actors["officer"],
+                EntryInput.model_validate(
+                    {
+                        "catalog_kind": "government",
+                        "category_code": "A01-02-03-04",
+                        "name": f"补助发放信息{n + 1}",
+                        "name_en": f"Allowances {n + 1}",
+                        "summary": "基准测试用的补助发放记录。",
+                        "format": "csv",
+                        "topic": "民政",
+                        "keywords": ["补助"],
+                        "items": ITEMS,
+                        "sharing_attribute": "unconditional",
+                        "sharing_methods": ["api"],
+                        "open_attribute": "not_open",
+                        "not_open_reason": "含有身份证号码等个人信息。",
+                        "update_cycle": "daily",
+                        "grade": "general",
+                        "subject_kind": "person",
+                    }
+                ),
+            )
+            case = catalog.submit_for_review(s, actors["officer"], entry.id)
+            engine.decide(s, actors["reviewer"], case.id, "approve")
+            codes.append(entry.resource_code)
+    return codes
+
+
+def child_ingest(code: str, path: str) -> None:
+    """In a child process: the real ingest, timed, with the process's RSS high-water mark."""
+    from gongshu.aggregation.ingest import ingest_file
+    from gongshu.kernel.identity.actor import SYSTEM
+
+    t0 = time.perf_counter()
+    report = ingest_file(SYSTEM, code, Path(path))
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps({"seconds": seconds, "peak_mb": peak, "status": report["status"], **report}, default=str)
+    )
+
+
+def run_ingest(code: str, path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ingest", "--child", code, str(path)],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def raw_load(url: str, path: Path) -> float:
+    """The same rows into a bare table: SQLite executemany in one transaction; PostgreSQL COPY."""
+    engine = create_engine(url)
+    cols = ", ".join(f"{c} TEXT" for c in HEADER)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE bare_load ({cols})")
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if engine.dialect.name == "postgresql":
+            with (
+                path.open("rb") as fh,
+                cur.copy("COPY bare_load FROM STDIN WITH (FORMAT csv, HEADER)") as copy,
+            ):
+                while block := fh.read(1 << 20):
+                    copy.write(block)
+        else:
+            with path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.reader(fh)
+                next(reader)
+                marks = ", ".join("?" for _ in HEADER)
+                cur.executemany(f"INSERT INTO bare_load VALUES ({marks})", reader)
+    seconds = time.perf_counter() - t0
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE bare_load")
+    engine.dispose()
+    return seconds
+
+
+def frictionless(path: Path) -> tuple[float, int | None, bool | None]:
+    """`frictionless validate --json` on the same file, as a subprocess: its time, and the rows it says it
+    validated and its verdict (so that a partial validation cannot pass for a full one)."""
+    exe = Path(sys.executable).parent / "frictionless"
+    t0 = time.perf_counter()
+    done = subprocess.run(  # relative: frictionless refuses absolute paths as "not safe"
+        [str(exe), "validate", "--json", path.name],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - t0
+    try:
+        task = json.loads(done.stdout)["tasks"][0]
+        return seconds, int(task["stats"]["rows"]), bool(task["valid"])
+    except (ValueError, KeyError, IndexError):
+        return seconds, None, None
+
+
+def measure(backend: str, rows: int, files: dict[int, Path], fl: float | None) -> dict[str, Any]:
+    with database(backend) as url, tempfile.TemporaryDirectory(prefix="gongshu-bench-data-") as data_dir:
+        small, big = prepare(url, data_dir, 2)
+        mem = run_ingest(small, files[min(MEMORY_ROWS, rows)])
+        full = run_ingest(big, files[rows])
+        raw = raw_load(url, files[rows])
+        db.dispose_all()
+    return {
+        "backend": backend,
+        "rows": rows,
+        "ingest_s": full["seconds"],
+        "rows_per_s": rows / full["seconds"],
+        "accepted": full["accepted"],
+        "raw_s": raw,
+        "ratio_vs_raw": raw / full["seconds"],
+        "frictionless_s": fl,
+        "x_faster_than_frictionless": (fl / full["seconds"]) if fl else None,
+        "peak_mb_small": mem["peak_mb"],
+        "peak_mb_full": full["peak_mb"],
+        "small_rows": min(MEMORY_ROWS, rows),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--no-frictionless", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("CODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_ingest(*args.child)
+        return
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    with tempfile.TemporaryDirectory(prefix="gongshu-bench-csv-") as tmp:
+        t0 = time.perf_counter()
+        files = {
+            n: generate(Path(tmp) / f"rows_{n}.csv", n)
+            for n in sorted({min(MEMORY_ROWS, args.rows), args.rows})
+        }
+        print(f"generated {args.rows} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        fl = None
+        if not args.no_frictionless:
+            fl, fl_rows, fl_valid = frictionless(files[args.rows])
+            print(
+                f"frictionless validate: {fl:.1f} s, {fl_rows} rows validated, valid={fl_valid}", flush=True
+            )
+        failed = False
+        for backend in backends:
+            r = measure(backend, args.rows, files, fl)
+            print(json.dumps(r, ensure_ascii=False))
+            print(
+                f"{backend}: {r['rows']} rows in {r['ingest_s']:.1f} s = {r['rows_per_s']:,.0f} rows/s; "
+                f"raw bulk load {r['raw_s']:.1f} s → ratio {r['ratio_vs_raw']:.2f}× (goal ≥ 0.5×); "
+                + (
+                    f"frictionless {fl:.1f} s → {r['x_faster_than_frictionless']:.1f}× faster (goal ≥ 10×); "
+                    if fl
+                    else ""
+                )
+                + f"peak RSS {r['peak_mb_small']:.0f} MB at {r['small_rows']} rows, "
+                f"{r['peak_mb_full']:.0f} MB at {r['rows']} rows (goal < 500 MB)",
+                flush=True,
+            )
+            failed |= r["ratio_vs_raw"] < 0.5 or r["peak_mb_full"] >= 500
+            failed |= bool(fl) and r["x_faster_than_frictionless"] < 10
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""R13: the quality reports — scores by department and resource (worst first), and a resource's problems
+found by the latest re-check, each with the batch and source row it came from. Thin: the figures come
+from `quality.scores` and `quality.recheck`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import decide, require
+from gongshu.kernel.audit.service import record
+from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.identity.actor import Actor
+from gongshu.quality import recheck, scores
+from gongshu.store import batches
+from gongshu.store import service as store
+from gongshu.web.deps import require_actor
+from gongshu.web.render import render
+
+router = APIRouter(prefix="/data/quality", include_in_schema=False)
+LoggedIn = Annotated[Actor, Depends(require_actor)]
+PROBLEM_PAGE = 500
+
+
+@router.get("", response_class=HTMLResponse)
+def quality_home(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R13: quality scores by department and by resource, worst first (the authority sees every
+    provider; a data officer, the organisations they act for)."""
+    with read_scope() as s:
+        if decide(s, actor, Action.SUPERVISE).allowed:
+            scope: frozenset[int] | None = None
+        else:
+            scope = require(s, actor, Action.DATA_INGEST).org_scope
+        departments = scores.department_scores(s, scope)
+        resources = sorted(
+            (r for d in departments for r in d.resources),
+            key=lambda r: (r.score is None, r.score if r.score is not None else 0.0, r.resource_code),
+        )
+        return render(
+            request,
+            "quality/scores.html",
+            departments=departments,
+            resources=resources,
+            recent_days=scores.RECENT_DAYS,
+        )
+
+
+@router.get("/{code}", response_class=HTMLResponse)
+def quality_resource(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
+    """R13 R26: a resource's problems from its latest re-check, linking each to its batch; the read is
+    audited with the keyed hashes of the records' keys (the values are personal data)."""
+    with session_scope() as s:
+        batches.require_view(s, actor, code)
+        info = store.describe(s, code)
+        check = recheck.latest(s, code)
+        rows = recheck.problems(s, code, PROBLEM_PAGE)
+        mine = [r for r in scores.resource_scores(s) if r.resource_code == code]
+        record(
+            s,
+            actor,
+            "quality.problems_read",
+            object_type="resource",
+            object_id=code,
+            detail={"rows": len(rows)},
+            subject_keys=sorted({p.record_key for p in rows}),
+        )
+        return render(
+            request,
+            "quality/resource.html",
+            res=info,
+            check=check,
+            problems=rows,
+            shown=len(rows),
+            score=mine[0] if mine else None,
+        )
