@@ -56,6 +56,11 @@ QUERIES: list[tuple[str, str]] = [
     ("browse", ""),
 ]
 FILTERS: dict[str, list[str]] = {"sharing_attribute": ["conditional"], "grade": ["general"]}
+# Browsing keeps its total and facet counts in a cache keyed by the index generation: the "browse" samples
+# are what every visitor gets until the next publication or withdrawal; "browse-cold" clears the cache
+# before each timed run, as for the first search after such a change. It is reported on its own line and
+# kept out of the goal check, which covers the 20 queries above.
+COLD = "browse-cold"
 
 
 @dataclass
@@ -120,12 +125,14 @@ def measure(url: str, backend: str, entries: int, repeat: int) -> list[Row]:
     for actor_name, actor in (("anonymous", ANONYMOUS), ("department", department)):
         for filtered in (False, True):
             by_kind: dict[str, Row] = {}
-            for kind, q in QUERIES:
+            for kind, q in [*QUERIES, (COLD, "")]:
                 row = by_kind.setdefault(kind, Row(backend, actor_name, kind, filtered, [], []))
                 filters = FILTERS if filtered else {}
                 with reader() as s:
                     search.search(s, actor, q, filters)  # warm-up
                     for _ in range(repeat):
+                        if kind == COLD:
+                            search.clear_cache()
                         row.samples.append(
                             _timed(lambda s=s, a=actor, q=q, f=filters: search.search(s, a, q, f))
                         )
@@ -144,21 +151,21 @@ def _naive(session: Session, q: str) -> None:
 
 
 def report(rows: list[Row]) -> bool:
-    head = f"{'backend':<11}{'actor':<11}{'query kind':<11}{'filters':<8}{'n':>4}"
+    head = f"{'backend':<11}{'actor':<11}{'query kind':<12}{'filters':<8}{'n':>4}"
     head += f"{'p50 ms':>9}{'p95 ms':>9}{'naive p50':>11}{'naive p95':>11}{'p50 ratio':>11}"
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         p50, p95, n50, n95 = pct(r.samples, 50), pct(r.samples, 95), pct(r.naive, 50), pct(r.naive, 95)
         print(
-            f"{r.backend:<11}{r.actor:<11}{r.kind:<11}{'yes' if r.filtered else 'no':<8}{len(r.samples):>4}"
+            f"{r.backend:<11}{r.actor:<11}{r.kind:<12}{'yes' if r.filtered else 'no':<8}{len(r.samples):>4}"
             f"{p50:>9.2f}{p95:>9.2f}{n50:>11.2f}{n95:>11.2f}{p50 / n50 if n50 else 0:>10.1f}x"
         )
     ok = True
     for backend in sorted({r.backend for r in rows}):
-        every = [v for r in rows if r.backend == backend for v in r.samples]
-        naive = [v for r in rows if r.backend == backend for v in r.naive]
+        every = [v for r in rows if r.backend == backend and r.kind != COLD for v in r.samples]
+        naive = [v for r in rows if r.backend == backend and r.kind != COLD for v in r.naive]
         line = (
-            f"{backend}: all queries p50 {statistics.median(every):.2f} ms, p95 {pct(every, 95):.2f} ms "
+            f"{backend}: all {len(QUERIES)} queries p50 {statistics.median(every):.2f} ms, p95 {pct(every, 95):.2f} ms "
             f"(naive LIKE scan p50 {statistics.median(naive):.2f} ms, p95 {pct(naive, 95):.2f} ms)"
         )
         if backend == "sqlite":
@@ -166,13 +173,21 @@ def report(rows: list[Row]) -> bool:
             ok = ok and passed
             line += f" — goal p95 < {GOAL_MS:.0f} ms on SQLite: {'PASS' if passed else 'FAIL'}"
         print(line)
-        queried = [v for r in rows if r.backend == backend and r.kind != "browse" for v in r.samples]
+        queried = [
+            v for r in rows if r.backend == backend and r.kind not in ("browse", COLD) for v in r.samples
+        ]
         browsed = [v for r in rows if r.backend == backend and r.kind == "browse" for v in r.samples]
         print(
             f"{backend}: with a query p50 {statistics.median(queried):.2f} ms, p95 {pct(queried, 95):.2f} ms; "
             f"browsing (no query, facets over every visible entry) p50 {statistics.median(browsed):.2f} ms, "
             f"p95 {pct(browsed, 95):.2f} ms"
         )
+        cold = [v for r in rows if r.backend == backend and r.kind == COLD for v in r.samples]
+        if cold:
+            print(
+                f"{backend}: browsing right after a publication or withdrawal (facet cache cold, not in the "
+                f"goal check) p50 {statistics.median(cold):.2f} ms, p95 {pct(cold, 95):.2f} ms"
+            )
     return ok
 
 

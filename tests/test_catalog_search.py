@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from catalog_fixtures import city, marriage
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import search, service
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.models import CatalogEntry, CatalogGeneration
+from gongshu.kernel import db
 from gongshu.kernel.identity.actor import ANONYMOUS
 from gongshu.kernel.workflow import engine
 
@@ -148,3 +150,67 @@ def test_r6_sort_by_update(session: Session, c: dict[str, Any], catalog: dict[st
     times = [h.entry.updated_at for h in result.hits]
     assert times == sorted(times, reverse=True)
     assert search.search(session, ANONYMOUS, "登记", limit=1).total == 2
+
+
+def _counts(result: search.SearchResult) -> dict[str, dict[str, int]]:
+    return {name: {v.value: v.count for v in values} for name, values in result.facets.items()}
+
+
+def test_r6_browse_counts_follow_publication_and_withdrawal(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    """Browsing keeps its total and facet counts in a cache keyed by the index generation: a publication
+    or a withdrawal bumps it, in the same transaction, and the next search counts again."""
+    search.clear_cache()
+    first = search.search(session, ANONYMOUS)
+    assert (first.total, _counts(first)["format"]) == (2, {"csv": 1, "xlsx": 1})
+    assert search.BROWSE_CACHE.misses == 1
+    again = search.search(session, ANONYMOUS)
+    assert search.BROWSE_CACHE.hits == 1
+    assert (again.total, _counts(again)) == (first.total, _counts(first))
+    session.commit()
+
+    # Another session (as another process would) caches the counts it sees, then a publication commits.
+    reader = db.session_factory(str(session.get_bind().engine.url.render_as_string(False)), readonly=True)()
+    try:
+        assert search.search(reader, ANONYMOUS).total == 2
+        reader.rollback()
+        fresh = _publish(
+            session, c, name="结婚证补领信息", name_en="Marriage certificate reissue", format="db"
+        )
+        after = search.search(reader, ANONYMOUS)
+        assert after.total == 3
+        assert _counts(after)["format"] == {"csv": 1, "xlsx": 1, "db": 1}
+        assert after.hits[0].entry.id == fresh.id  # newest first
+        reader.rollback()
+
+        service.withdraw(session, c["civil_officer"], catalog["adoption"].id, "职能调整")
+        # The writer sees its own withdrawal before committing; nobody else does until it commits.
+        assert _counts(search.search(session, ANONYMOUS))["format"] == {"csv": 1, "db": 1}
+        assert _counts(search.search(reader, ANONYMOUS))["format"] == {"csv": 1, "xlsx": 1, "db": 1}
+        reader.rollback()
+        session.commit()
+        gone = search.search(reader, ANONYMOUS)
+        assert gone.total == 2 and _counts(gone)["format"] == {"csv": 1, "db": 1}
+        # The visibility class and the filters are part of the key.
+        shared = search.search(reader, c["reviewer"], "", {"format": ["csv", "db"]})
+        assert shared.total == 3 and _counts(shared)["format"] == {"csv": 2, "db": 1}
+        assert search.search(reader, ANONYMOUS, "", {"format": ["csv", "db"]}).total == 2
+    finally:
+        reader.close()
+
+
+def test_r6_browse_without_generation_row_still_counts(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    session.execute(delete(CatalogGeneration))
+    session.commit()
+    search.clear_cache()
+    assert search.search(session, ANONYMOUS).total == 2
+    assert search.search(session, ANONYMOUS).total == 2
+    assert search.BROWSE_CACHE.hits == 0  # nothing to key the cache by: counted every time
+    _publish(session, c, name="结婚证补领信息", name_en="Marriage certificate reissue")
+    assert session.scalar(select(CatalogGeneration.generation)) == 1  # the next index change recreates it
+    assert search.search(session, ANONYMOUS).total == 3
+    assert search.search(session, ANONYMOUS).total == 3
+    assert search.BROWSE_CACHE.hits == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gongshu.kernel.db import Base
@@ -18,6 +18,8 @@ class CatalogEntry(Base):
     (R9) waits in `pending` and replaces the row's values only when approved."""
 
     __tablename__ = "catalog_entry"
+    # Search: browsing pages the visible entries newest first straight from this index (R6).
+    __table_args__ = (Index("ix_catalog_entry_status_updated_at", "status", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resource_code: Mapped[str] = mapped_column(String(80), unique=True)
@@ -95,8 +97,8 @@ class CatalogEntryVersion(Base):
 
 class CatalogSearchDoc(Base):
     """The segmented text of a published entry (jieba words plus every CJK character). On SQLite the
-    FTS5 table `catalog_fts` (rowid = entry id) indexes it; on PostgreSQL a GIN index over
-    to_tsvector('simple', body)."""
+    FTS5 table `catalog_fts` (rowid = entry id) indexes it; on PostgreSQL the stored generated column
+    `tsv` = to_tsvector('simple', body) (created by the migration, not mapped here) with a GIN index."""
 
     __tablename__ = "catalog_search_doc"
 
@@ -104,4 +106,18 @@ class CatalogSearchDoc(Base):
         ForeignKey("catalog_entry.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now)
+
+
+class CatalogGeneration(Base):
+    """The search index's generation: one row (id 1), bumped in the same transaction as every change of
+    the index (publication, approved change, withdrawal). Search reads it with one tiny query and keys
+    its in-process cache of the browse facet counts by `token` (new and random at every bump, so that no
+    two databases nor two states of one database share a key)."""
+
+    __tablename__ = "catalog_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    token: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[dt.datetime] = mapped_column(default=now)

@@ -3,12 +3,21 @@
 Text is segmented with jieba (cut_for_search) and, in addition, every CJK character is indexed as its own
 token in reading order: a one-character query (婚) finds 婚姻登记, and a query of several characters is
 matched as a phrase of characters, whatever jieba made of it. SQLite indexes the document in an FTS5 table,
-PostgreSQL with a GIN index over to_tsvector('simple', ...). Visibility is part of the query (R15, R22).
+PostgreSQL in a stored tsvector column with a GIN index. Visibility is part of the query (R15, R22).
+
+Browsing without a query pages the visible entries from the (status, updated_at) index; its total and facet
+counts (a scan of the whole visible catalog) are kept in a small in-process cache keyed by the index
+generation (`catalog_generation`, bumped in the transaction of every index change and read with one tiny
+query per search), the visibility class and the filters: every process reads the generation, so a
+publication or a withdrawal is seen by the next search in every process.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +36,13 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gongshu.catalog.models import CatalogEntry, CatalogSearchDoc
+from gongshu.catalog.models import CatalogEntry, CatalogGeneration, CatalogSearchDoc
 from gongshu.catalog.validation import PUBLIC_OPEN
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import GOVERNMENT_KINDS, Organisation
@@ -75,7 +86,8 @@ def document_body(entry: CatalogEntry, provider: Organisation | None) -> str:
 
 
 def index_entry(session: Session, entry: CatalogEntry) -> None:
-    """Index (or re-index) a published entry; called on publication and on an approved change."""
+    """Index (or re-index) a published entry; called on publication and on an approved change (of any
+    field, the facet attributes and the provider included). Bumps the index generation."""
     body = document_body(entry, session.get(Organisation, entry.provider_org_id))
     doc = session.get(CatalogSearchDoc, entry.id)
     if doc is None:
@@ -83,14 +95,80 @@ def index_entry(session: Session, entry: CatalogEntry) -> None:
     else:
         doc.body, doc.updated_at = body, now()
     session.flush()
+    bump_generation(session)
 
 
 def unindex_entry(session: Session, entry_id: int) -> None:
-    """Remove an entry from the index (a withdrawn entry is no longer found by search)."""
+    """Remove an entry from the index (a withdrawn entry is no longer found by search). Bumps the index
+    generation."""
     doc = session.get(CatalogSearchDoc, entry_id)
     if doc is not None:
         session.delete(doc)
         session.flush()
+    bump_generation(session)
+
+
+GENERATION_ID = 1
+
+
+def bump_generation(session: Session) -> None:
+    """A new generation of the search index, in the caller's transaction: every cached browse summary
+    keyed by the previous token is no longer used, in any process, once the transaction commits."""
+    token = uuid.uuid4().hex
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(CatalogGeneration)
+        .where(CatalogGeneration.id == GENERATION_ID)
+        .values(generation=CatalogGeneration.generation + 1, token=token, updated_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # a database whose row was removed (the migration creates it)
+        session.add(CatalogGeneration(id=GENERATION_ID, generation=1, token=token, updated_at=now()))
+    session.flush()
+
+
+def generation_token(session: Session) -> str | None:
+    """The index generation's token as this transaction sees it (None: no generation row, no caching)."""
+    return session.scalar(select(CatalogGeneration.token).where(CatalogGeneration.id == GENERATION_ID))
+
+
+class _LRU:
+    """A small thread-safe least-recently-used map."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.hits = self.misses = 0
+
+
+# (generation token, visibility class, filters) → (total, facet counts) of browsing without a query.
+BROWSE_CACHE = _LRU(256)
+
+
+def clear_cache() -> None:
+    BROWSE_CACHE.clear()
 
 
 @dataclass(frozen=True)
@@ -143,10 +221,12 @@ def _matches(session: Session, terms: list[QueryTerm]) -> Any:
             "WHERE catalog_fts MATCH :q"
         ).bindparams(q=fts5_query(terms))
         return stmt.columns(entry_id=Integer, score=Float).subquery("m")
-    tsv = func.to_tsvector(literal_column("'simple'::regconfig"), CatalogSearchDoc.body)
+    # The stored to_tsvector('simple', body) with its GIN index (created by the migration).
+    tsv: ColumnElement[Any] = literal_column(f"{CatalogSearchDoc.__tablename__}.tsv")
     tsq = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(terms))
     return (
         select(CatalogSearchDoc.entry_id.label("entry_id"), func.ts_rank(tsv, tsq).label("score"))
+        .select_from(CatalogSearchDoc)
         .where(tsv.op("@@")(tsq))
         .subquery("m")
     )
@@ -158,13 +238,22 @@ def visibility(actor: Actor, *, sqlite_hint: bool = False) -> ColumnElement[bool
 
     `sqlite_hint` tells SQLite's planner that most entries are published, so that a full-text query
     drives the join (each match fetched by primary key) instead of the status index probing the
-    full-text table once per entry."""
+    full-text table once per entry, and so that counting the whole catalog scans the table instead of
+    fetching every entry through the status index."""
     published: ColumnElement[bool] = CatalogEntry.status == "published"
     if sqlite_hint:
         published = func.likelihood(published, literal_column("0.9375"), type_=Boolean)
-    if actor.is_system or (not actor.is_anonymous and actor.org_kind in {k.value for k in GOVERNMENT_KINDS}):
+    if visibility_class(actor) == "shared":
         return published
     return and_(published, CatalogEntry.open_attribute.in_(PUBLIC_OPEN))
+
+
+def visibility_class(actor: Actor) -> str:
+    """Who sees what of the catalog: "shared" (the system and government users: every published entry)
+    or "public" (everyone else: the published entries open generally or on application)."""
+    if actor.is_system or (not actor.is_anonymous and actor.org_kind in {k.value for k in GOVERNMENT_KINDS}):
+        return "shared"
+    return "public"
 
 
 @dataclass(frozen=True)
@@ -208,7 +297,7 @@ def _candidates(session: Session, actor: Actor, terms: list[QueryTerm]) -> Any:
     """The visible entries matching the query, narrowed to what ranking, filters and facets need, as a
     materialized CTE: the full-text match runs once per statement and drives the join by primary key."""
     facet_columns = [column for column, _ in FACETS.values()]
-    visible = visibility(actor, sqlite_hint=bool(terms) and session.get_bind().dialect.name == "sqlite")
+    visible = visibility(actor, sqlite_hint=session.get_bind().dialect.name == "sqlite")
     if terms:
         m = _matches(session, terms)
         stmt = select(CatalogEntry.id, m.c.score.label("score"), CatalogEntry.updated_at, *facet_columns)
@@ -238,44 +327,13 @@ def search(
     (one UNION ALL over the materialized candidates: the match runs once), then the page's entries."""
     filters = filters or {}
     terms = parse_query(q)
-    cand = _candidates(session, actor, terms)
-    conds = _filter_conditions(filters, source=cand)
-    by_score = bool(terms) and sort != "updated"
-    order = [desc(cand.c.score)] if by_score else []
-    order += [desc(cand.c.updated_at), desc(cand.c.id)]
-    page = (
-        select(cand.c.id, cand.c.score, cand.c.updated_at)
-        .where(*conds)
-        .order_by(*order)
-        .limit(max(1, min(limit, 100)))
-        .offset(max(0, offset))
-        .subquery("page")
-    )
-    parts = [
-        select(
-            literal(PAGE, String),
-            literal("", String),
-            page.c.id,
-            cast(page.c.score, Float),
-            page.c.updated_at,
-        ),
-        select(literal(TOTAL, String), literal("", String), func.count(), *_none())
-        .select_from(cand)
-        .where(*conds),
-    ]
-    if with_facets:
-        for name, (column, _) in FACETS.items():
-            col = cand.c[column.key]
-            parts.append(
-                select(literal(name, String), cast(col, String), func.count(), *_none())
-                .where(*_filter_conditions(filters, skip=name, source=cand))
-                .group_by(col)
-            )
-    rows = session.execute(union_all(*parts)).all()
-    # The page in the statement's order (a UNION ALL need not keep it): score, date, id, all descending.
-    page_rows = [(int(i), float(sc or 0.0), at) for f, _, i, sc, at in rows if f == PAGE]
-    page_rows.sort(key=lambda r: (r[1] if by_score else 0.0, r[2], r[0]), reverse=True)
-    total = next((int(n) for f, _, n, _, _ in rows if f == TOTAL), 0)
+    limit, offset = max(1, min(limit, 100)), max(0, offset)
+    if terms:
+        by_score = sort != "updated"
+        page_rows, total, counts = _search_text(session, actor, terms, filters, by_score, limit, offset)
+    else:
+        page_rows = _browse_page(session, actor, filters, limit, offset)
+        total, counts = _browse_summary(session, actor, filters, with_facets)
     ids = [i for i, _, _ in page_rows]
     by_id = (
         {e.id: e for e in session.scalars(select(CatalogEntry).where(CatalogEntry.id.in_(ids)))}
@@ -288,8 +346,104 @@ def search(
         for i, sc, _ in page_rows
         if i in by_id
     ]
-    counts = [(f, v, int(n)) for f, v, n, _, _ in rows if f in FACETS]
-    return SearchResult(total, hits, _facets(session, counts, lang) if with_facets else {})
+    return SearchResult(total, hits, _facets(session, list(counts), lang) if with_facets else {})
+
+
+Counts = tuple[tuple[str, str, int], ...]
+
+
+def _summary_parts(cand: Any, filters: dict[str, list[str]], with_facets: bool) -> list[Any]:
+    """The total and (if `with_facets`) every facet's counts over the candidates, as UNION ALL parts."""
+    parts = [
+        select(literal(TOTAL, String), literal("", String), func.count(), *_none())
+        .select_from(cand)
+        .where(*_filter_conditions(filters, source=cand))
+    ]
+    if with_facets:
+        for name, (column, _) in FACETS.items():
+            col = cand.c[column.key]
+            parts.append(
+                select(literal(name, String), cast(col, String), func.count(), *_none())
+                .where(*_filter_conditions(filters, skip=name, source=cand))
+                .group_by(col)
+            )
+    return parts
+
+
+def _summary(rows: Any) -> tuple[int, Counts]:
+    total = next((int(n) for f, _, n, _, _ in rows if f == TOTAL), 0)
+    return total, tuple((f, v, int(n)) for f, v, n, _, _ in rows if f in FACETS)
+
+
+def _search_text(
+    session: Session,
+    actor: Actor,
+    terms: list[QueryTerm],
+    filters: dict[str, list[str]],
+    by_score: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[int, float, Any]], int, Counts]:
+    """A text query: one statement for the page of ids, the total and every facet's counts (a UNION ALL
+    over the materialized candidates: the match runs once)."""
+    cand = _candidates(session, actor, terms)
+    order = [desc(cand.c.score)] if by_score else []
+    order += [desc(cand.c.updated_at), desc(cand.c.id)]
+    page = (
+        select(cand.c.id, cand.c.score, cand.c.updated_at)
+        .where(*_filter_conditions(filters, source=cand))
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    page_part = select(
+        literal(PAGE, String), literal("", String), page.c.id, cast(page.c.score, Float), page.c.updated_at
+    )
+    rows = session.execute(union_all(page_part, *_summary_parts(cand, filters, True))).all()
+    # The page in the statement's order (a UNION ALL need not keep it): score, date, id, all descending.
+    page_rows = [(int(i), float(sc or 0.0), at) for f, _, i, sc, at in rows if f == PAGE]
+    page_rows.sort(key=lambda r: (r[1] if by_score else 0.0, r[2], r[0]), reverse=True)
+    return (page_rows, *_summary(rows))
+
+
+def _browse_page(
+    session: Session, actor: Actor, filters: dict[str, list[str]], limit: int, offset: int
+) -> list[tuple[int, float, Any]]:
+    """Browsing without a query: the visible entries newest first, read in the order of the
+    (status, updated_at, id) index."""
+    stmt = (
+        select(CatalogEntry.id, CatalogEntry.updated_at)
+        .where(visibility(actor), *_filter_conditions(filters))
+        .order_by(desc(CatalogEntry.updated_at), desc(CatalogEntry.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(int(i), 0.0, at) for i, at in session.execute(stmt)]
+
+
+def _filters_key(filters: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        sorted((name, tuple(sorted({str(v) for v in values}))) for name, values in filters.items() if values)
+    )
+
+
+def _browse_summary(
+    session: Session, actor: Actor, filters: dict[str, list[str]], with_facets: bool
+) -> tuple[int, Counts]:
+    """The total and facet counts of browsing without a query, from the cache when the index generation,
+    the visibility class and the filters are the same as when they were counted."""
+    token = generation_token(session)
+    key = (token, visibility_class(actor), _filters_key(filters))
+    cached = BROWSE_CACHE.get(key) if token else None
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    counted = with_facets or token is not None  # what is counted once is kept for the next search
+    cand = _candidates(session, actor, [])
+    summary = _summary(session.execute(union_all(*_summary_parts(cand, filters, counted))).all())
+    if token is not None:
+        BROWSE_CACHE.put(key, summary)
+    return summary
 
 
 PAGE, TOTAL = "#page", "#total"

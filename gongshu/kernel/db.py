@@ -61,6 +61,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Reads through a memory map (the OS page cache, shared by every connection) instead of copying
+    # each page into the connection's 2 MB page cache: what catalog search's primary-key lookups of
+    # thousands of matches spend most on (R6).
+    cur.execute("PRAGMA mmap_size=268435456")
     cur.close()
 
 

@@ -14,15 +14,15 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
-FULLTEXT = re.compile(r".+_fts(_[a-z]+)?|ix_.+_tsv")
+FULLTEXT = re.compile(r".+_fts(_[a-z]+)?|ix_.+_tsv|tsv")
 
 
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Full-text structures — SQLite FTS5 tables `<name>_fts` (and their shadow tables), PostgreSQL GIN
-    indexes `ix_<table>_tsv` — are created by migrations with raw SQL and have no model: autogenerate
-    leaves them alone."""
+    indexes `ix_<table>_tsv` and stored tsvector columns `tsv` — are created by migrations with raw SQL
+    and have no model: autogenerate leaves them alone."""
     fulltext = FULLTEXT.fullmatch(name or "") is not None
-    return not (type_ in ("table", "index") and reflected and compare_to is None and fulltext)
+    return not (type_ in ("table", "index", "column") and reflected and compare_to is None and fulltext)
 
 
 def run_migrations_online() -> None:
