@@ -15,6 +15,7 @@ from gongshu.kernel.clock import cli as clock_cli
 from gongshu.kernel.crypto import cli as crypto_cli
 from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identifiers import cli as identifiers_cli
+from gongshu.sharing import receipt_cli
 
 app = typer.Typer(no_args_is_help=True, help="gongshu (公数): the public data resource platform")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations")
@@ -25,6 +26,7 @@ app.add_typer(clock_cli.app, name="calendar", help="Working-day clock")
 app.add_typer(identifiers_cli.app, name="id", help="Resident ID number and USCC checks (R10)")
 app.add_typer(crypto_cli.app, name="seal", help="Electronic seals (R10)")
 app.add_typer(audit_cli.app, name="audit", help="Audit log")
+app.add_typer(receipt_cli.app, name="receipt", help="Delivery receipts (R19, R26)")
 app.command("ingest")(ingest_cli.ingest)
 
 console = Console()
@@ -121,6 +123,16 @@ def demo() -> None:
             f"demo catalog: {report.catalog_entries} entries (the authority's review queue: "
             "/catalog/review as authority.reviewer)"
         )
+    if report.sharing is not None:  # R15–R21: printed once, with the city (the token is not kept)
+        sh = report.sharing
+        grants = ", ".join(f"{origin} {n}" for origin, n in sorted(sh.grants.items()))
+        console.print(
+            f"demo sharing: grants ({grants}); applications {', '.join(sh.cases.values())}; "
+            f"closed emergency #{sh.emergency_event_id}; set-up page {sh.setup_page}",
+            soft_wrap=True,
+        )
+        console.print(f"data stream of {sh.stream_user} (API token shown only now):", soft_wrap=True)
+        print(sh.stream_curl)
     table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
     for username, org, roles in report.logins:
         table.add_row(username, org, roles)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ class DemoReport:
     totp_users: list[str] = field(default_factory=list)
     catalog_entries: int = 0
     data_loaded: list[str] = field(default_factory=list)  # resources given demo records
+    sharing: Any = None  # gongshu.demo.sharing.SharingReport, when the city was just created
 
 
 _demo_hash: list[str] = []
@@ -148,4 +150,8 @@ def load_demo(url: str | None = None, *, data: bool | None = None) -> DemoReport
         from gongshu.demo.data import load_demo_data
 
         report.data_loaded = sorted(load_demo_data(url).loaded)
+    if report.created:  # R15–R21: the city's sharing history, after its records (streams, tables)
+        from gongshu.demo.sharing import load_sharing
+
+        report.sharing = load_sharing(url)
     return report
