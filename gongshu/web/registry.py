@@ -51,5 +51,30 @@ def routers() -> list[APIRouter]:
 
     # Freshness (/data/freshness) and the pull sources come before the data pages' routes.
     found += [pages_sources.router, push.router]
+    from gongshu.sharing import sse as stream_sse
+
+    # R19 data streams (/api/v1/data/{code}/stream).
+    found += [stream_sse.router]
+    from gongshu.sharing import delivery_api
+
+    # R19 service interfaces: the row API (/api/v1/data/{code}/rows) and its receipts.
+    found += [delivery_api.router]
     found += [data_pages.router, data_api.router]
+    from gongshu.sharing import api as sharing_api
+    from gongshu.sharing import pages as sharing_pages
+    from gongshu.sharing import pages_delivery
+
+    # R19 database tables and file exchange (/sharing/delivery...).
+    found += [pages_delivery.router]
+    from gongshu.sharing import pages_setup
+
+    # R19: the consumer's delivery set-up page (/sharing/setup).
+    found += [pages_setup.router]
+
+    # R15–R18, R26: sharing applications, reviews, grants (/sharing/..., /api/v1/sharing/...).
+    found += [sharing_pages.router, sharing_api.router]
+    from gongshu.sharing import pages_emergency, pages_return
+
+    # R21 emergencies (/emergency...) and R20 data return (/sharing/return).
+    found += [pages_emergency.router, pages_return.router]
     return found
