@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # Limits of the push API for department systems (R7).
     push_max_records: int = 100_000
     push_max_bytes: int = 64 * 1024 * 1024
+    # Data streams (R19 method 4): "sse" (embedded) or "nats" (JetStream); the SSE feed poll interval.
+    stream_backend: str = "sse"
+    nats_url: str = "nats://127.0.0.1:4222"
+    stream_poll_seconds: float = 0.2
+    stream_heartbeat_seconds: float = 5.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -45,11 +50,18 @@ class Settings(BaseSettings):
         """The cookie/CSRF signing key: from the environment, else generated once into the data folder."""
         if self.secret_key:
             return self.secret_key
+        cached = _secret_keys.get(self.data_dir)
+        if cached is not None:
+            return cached
         path = self.ensure_data_dir() / "keys" / "secret_key"
         if not path.exists():
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return path.read_text().strip()
+        _secret_keys[self.data_dir] = path.read_text().strip()
+        return _secret_keys[self.data_dir]
+
+
+_secret_keys: dict[Path, str] = {}
 
 
 @lru_cache(maxsize=1)
@@ -60,3 +72,4 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
     get_settings.cache_clear()
+    _secret_keys.clear()
