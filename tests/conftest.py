@@ -138,8 +138,10 @@ def live_server(db_clean: str) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one test module (Playwright's sync API holds an event loop while it is open, which
+    would stop later tests from running their own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -247,6 +247,7 @@ def apply(
         cross_department_system=cross_department_system,
     )
     payload: dict[str, Any] = {
+        "form": APPLICATION_FORM,
         "resource_code": terms.resource_code,
         "resource_name": terms.name,
         "consumer_org_id": consumer.id,
@@ -277,6 +278,9 @@ def apply(
     return case
 
 
+APPLICATION_FORM = "sharing_application/1"  # marks the payload of a case opened by `apply`
+
+
 def period_bounds(payload: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
     """The grant's period: from the start of its first day to the end of its last day, China time."""
     first = dt.date.fromisoformat(payload["valid_from"])
@@ -292,7 +296,9 @@ def grant_of_case(session: Session, case_id: int) -> Grant | None:
 def _approved(session: Session, case: Case) -> None:
     """R17: approval (by the joint review, or on dispute by the authority or the municipal government)
     completes the sharing promptly: the grant is created in the same transaction, once."""
-    if case.status != "approved" or grant_of_case(session, case.id) is not None:
+    if case.status != "approved" or case.payload.get("form") != APPLICATION_FORM:
+        return  # not an application made through `apply` (e.g. a case opened directly on the engine)
+    if grant_of_case(session, case.id) is not None:
         return
     p = case.payload
     valid_from, valid_to = period_bounds(p)
