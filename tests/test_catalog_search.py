@@ -214,3 +214,59 @@ def test_r6_browse_without_generation_row_still_counts(
     assert search.search(session, ANONYMOUS).total == 3
     assert search.search(session, ANONYMOUS).total == 3
     assert search.BROWSE_CACHE.hits == 1
+
+
+def test_r6_text_query_facets_filters_and_scores(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    """A text query's total, facet counts and page come from one pass over the matches; the relevance
+    of the page is the same whether the page is sorted by relevance or by date, filtered or not."""
+    both = search.search(session, ANONYMOUS, "登记")
+    assert both.total == 2 and _counts(both)["format"] == {"csv": 1, "xlsx": 1}
+    assert all(h.score > 0 for h in both.hits)
+    by_score = {h.entry.id: h.score for h in both.hits}
+    assert [h.score for h in both.hits] == sorted(by_score.values(), reverse=True)
+    by_date = search.search(session, ANONYMOUS, "登记", sort="updated")
+    assert {h.entry.id: h.score for h in by_date.hits} == pytest.approx(by_score)
+    dates = [h.entry.updated_at for h in by_date.hits]
+    assert dates == sorted(dates, reverse=True)
+    xlsx = search.search(session, ANONYMOUS, "登记", {"format": ["xlsx"]})
+    assert _codes(xlsx) == {catalog["adoption"].resource_code} and xlsx.total == 1
+    assert xlsx.hits[0].score == pytest.approx(by_score[catalog["adoption"].id])
+    assert _counts(xlsx)["format"] == {"csv": 1, "xlsx": 1}  # the chosen facet keeps its alternatives
+    assert _counts(xlsx)["topic"] == {"民政": 1}
+    # Government users also find the shared-only entry, with its facet values; drafts never.
+    shared = search.search(session, c["reviewer"], "登记")
+    assert shared.total == 3 and _counts(shared)["open_attribute"] == {"on_application": 2, "not_open": 1}
+    assert search.search(session, c["reviewer"], "殡葬").total == 0
+
+
+def test_r6_sqlite_facet_table_follows_the_index(
+    session: Session, c: dict[str, Any], catalog: dict[str, Any]
+) -> None:
+    """SQLite keeps each indexed entry's facet columns beside the FTS5 index; they follow publication,
+    an approved change and withdrawal in the same transaction."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("the facet table of the index exists on SQLite only")
+
+    def rows() -> dict[int, tuple[Any, ...]]:
+        f = search.SQLITE_FACETS
+        stmt = select(f.c.entry_id, f.c.status, f.c.format, f.c.open_attribute, f.c.provider_org_id)
+        return {r[0]: tuple(r[1:]) for r in session.execute(stmt)}
+
+    def expected(*entries: CatalogEntry) -> dict[int, tuple[Any, ...]]:
+        return {e.id: (e.status, e.format, e.open_attribute, e.provider_org_id) for e in entries}
+
+    published = [catalog["marriage"], catalog["adoption"], catalog["household"]]
+    assert rows() == expected(*published)  # the draft is not indexed
+    entry = catalog["marriage"]
+    case = service.propose_change(session, c["civil_officer"], entry.id, marriage(format="db"), "")
+    engine.decide(session, c["reviewer"], case.id, "approve")
+    session.commit()
+    assert rows()[entry.id][1] == "db"
+    assert _counts(search.search(session, ANONYMOUS, "登记"))["format"] == {"db": 1, "xlsx": 1}
+    service.withdraw(session, c["civil_officer"], entry.id, "职能调整")
+    assert entry.id not in rows()  # in the withdrawing transaction already
+    session.commit()
+    assert rows() == expected(catalog["adoption"], catalog["household"])
+    assert search.search(session, ANONYMOUS, "登记").total == 1

@@ -4,6 +4,8 @@ Text is segmented with jieba (cut_for_search) and, in addition, every CJK charac
 token in reading order: a one-character query (婚) finds 婚姻登记, and a query of several characters is
 matched as a phrase of characters, whatever jieba made of it. SQLite indexes the document in an FTS5 table,
 PostgreSQL in a stored tsvector column with a GIN index. Visibility is part of the query (R15, R22).
+On SQLite, a text query reads visibility, filters and facet values from `catalog_fts_facets`, a narrow
+table kept beside the FTS5 index (same rowid), instead of one catalog row per hit.
 
 Browsing without a query pages the visible entries from the (status, updated_at) index; its total and facet
 counts (a scan of the whole visible catalog) are kept in a small in-process cache keyed by the index
@@ -28,12 +30,15 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     cast,
+    column,
     desc,
     func,
     literal,
     literal_column,
     select,
+    table,
     text,
     union_all,
     update,
@@ -232,20 +237,23 @@ def _matches(session: Session, terms: list[QueryTerm]) -> Any:
     )
 
 
-def visibility(actor: Actor, *, sqlite_hint: bool = False) -> ColumnElement[bool]:
+def visibility(actor: Actor, *, sqlite_hint: bool = False, source: Any = None) -> ColumnElement[bool]:
     """R15 R22: published entries; the public sees only those open generally or on application, while
-    government users see the whole shared catalog.
+    government users see the whole shared catalog. Over the entry table, or over the same columns of
+    `source` (the SQLite facet table of the index).
 
     `sqlite_hint` tells SQLite's planner that most entries are published, so that a full-text query
     drives the join (each match fetched by primary key) instead of the status index probing the
     full-text table once per entry, and so that counting the whole catalog scans the table instead of
     fetching every entry through the status index."""
-    published: ColumnElement[bool] = CatalogEntry.status == "published"
+    status = CatalogEntry.status if source is None else source.c.status
+    open_attribute = CatalogEntry.open_attribute if source is None else source.c.open_attribute
+    published: ColumnElement[bool] = status == "published"
     if sqlite_hint:
         published = func.likelihood(published, literal_column("0.9375"), type_=Boolean)
     if visibility_class(actor) == "shared":
         return published
-    return and_(published, CatalogEntry.open_attribute.in_(PUBLIC_OPEN))
+    return and_(published, open_attribute.in_(PUBLIC_OPEN))
 
 
 def visibility_class(actor: Actor) -> str:
@@ -291,6 +299,66 @@ def _filter_conditions(
         else:
             conds.append(column.in_(values))
     return conds
+
+
+# SQLite: the columns visibility, the filters, the facets and the sort by date read, for every indexed
+# entry, beside the FTS5 index (rowid = entry id = the FTS5 rowid). Created and kept by migration
+# c9e4a7d2f15b: triggers on catalog_search_doc copy the entry's columns whenever the index changes
+# (index_entry, unindex_entry). Not a model: it exists on SQLite only, like catalog_fts.
+SQLITE_FACETS = table(
+    "catalog_fts_facets",
+    column("entry_id", Integer),
+    column("status", String),
+    column("open_attribute", String),
+    column("provider_org_id", Integer),
+    column("catalog_kind", String),
+    column("topic", String),
+    column("sharing_attribute", String),
+    column("format", String),
+    column("update_cycle", String),
+    column("grade", String),
+    column("updated_at", CatalogEntry.updated_at.type),
+)
+
+
+def _candidates_sqlite(
+    actor: Actor, terms: list[QueryTerm], filters: dict[str, list[str]], by_score: bool
+) -> Any:
+    """SQLite, a text query: the visible matches with their facet columns, read from the FTS5 match
+    joined on rowid to the narrow facet table (no catalog row per hit), as a materialized CTE. bm25 is
+    computed only for the hits that pass every filter (the only ones the page is taken from), and only
+    when the page is ordered by relevance; sorted by date, the page's scores are computed afterwards."""
+    f = SQLITE_FACETS
+    fts = table("catalog_fts")
+    conds = _filter_conditions(filters, source=f)
+    bm25 = literal_column("-bm25(catalog_fts)", Float)
+    if by_score and conds:
+        score: Any = case((and_(*conds), bm25), else_=literal_column("NULL", Float)).label("score")
+    elif by_score:
+        score = bm25.label("score")
+    else:
+        score = literal_column("0.0", Float).label("score")
+    facet_columns = [f.c[col.key] for col, _ in FACETS.values()]
+    stmt = (
+        select(f.c.entry_id.label("id"), score, f.c.updated_at, *facet_columns)
+        .select_from(fts.join(f, f.c.entry_id == literal_column("catalog_fts.rowid")))
+        .where(
+            literal_column("catalog_fts").op("MATCH")(literal(fts5_query(terms), String)),
+            visibility(actor, source=f),
+        )
+    )
+    return stmt.cte("candidates").prefix_with("MATERIALIZED")
+
+
+def _scores_sqlite(session: Session, terms: list[QueryTerm], ids: list[int]) -> dict[int, float]:
+    """SQLite: the relevance of a few matching entries (the page), by rowid."""
+    if not ids:
+        return {}
+    stmt = text(
+        "SELECT rowid, -bm25(catalog_fts) FROM catalog_fts WHERE catalog_fts MATCH :q "
+        f"AND +rowid IN ({', '.join(str(int(i)) for i in ids)})"
+    ).bindparams(q=fts5_query(terms))
+    return {int(i): float(sc) for i, sc in session.execute(stmt)}
 
 
 def _candidates(session: Session, actor: Actor, terms: list[QueryTerm]) -> Any:
@@ -386,7 +454,11 @@ def _search_text(
 ) -> tuple[list[tuple[int, float, Any]], int, Counts]:
     """A text query: one statement for the page of ids, the total and every facet's counts (a UNION ALL
     over the materialized candidates: the match runs once)."""
-    cand = _candidates(session, actor, terms)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        cand = _candidates_sqlite(actor, terms, filters, by_score)
+    else:
+        cand = _candidates(session, actor, terms)
     order = [desc(cand.c.score)] if by_score else []
     order += [desc(cand.c.updated_at), desc(cand.c.id)]
     page = (
@@ -403,6 +475,9 @@ def _search_text(
     rows = session.execute(union_all(page_part, *_summary_parts(cand, filters, True))).all()
     # The page in the statement's order (a UNION ALL need not keep it): score, date, id, all descending.
     page_rows = [(int(i), float(sc or 0.0), at) for f, _, i, sc, at in rows if f == PAGE]
+    if sqlite and not by_score:
+        scores = _scores_sqlite(session, terms, [i for i, _, _ in page_rows])
+        page_rows = [(i, scores.get(i, 0.0), at) for i, _, at in page_rows]
     page_rows.sort(key=lambda r: (r[1] if by_score else 0.0, r[2], r[0]), reverse=True)
     return (page_rows, *_summary(rows))
 
