@@ -220,9 +220,28 @@ def sync(actor: Actor, target_id: int, *, url: str | None = None) -> SyncReport:
         if target is None:
             raise NotFound("delivery.target_unknown", f"没有编号为 {target_id} 的交付目标", "No such target")
         grant = _grant(s, target.grant_id)
-        consumer = rowsmod.consumer_actor(s, actor, target.consumer_org_id)
-        decision = rowsmod.decide_for_grant(s, consumer, grant)
+        try:
+            consumer = rowsmod.consumer_actor(s, actor, target.consumer_org_id)
+        except Forbidden as exc:
+            refused: Forbidden | None = exc  # another organisation's target: audited below (R26)
+        else:
+            refused = None
+            decision = rowsmod.decide_for_grant(s, consumer, grant)
         s.expunge_all()
+    if refused is not None:
+        with session_scope(url) as s:
+            record(
+                s,
+                actor,
+                "data.read",
+                object_type="resource",
+                object_id=grant.resource_id,
+                outcome="denied",
+                grant_id=grant.id,
+                scenario=grant.scenario,
+                detail={"reason": refused.code, "method": "db_table", "path": f"db_target:{target_id}"},
+            )
+        raise refused
     if not decision.allowed:
         return _stop(url, target_id, consumer, grant, decision.reason)
     try:

@@ -202,12 +202,18 @@ def generate_package(actor: Actor, grant_id: int, *, url: str | None = None) -> 
         grant = s.get(Grant, grant_id)
         if grant is None:
             raise NotFound("grant.not_found", f"没有编号为 {grant_id} 的授权", f"No grant {grant_id}")
-        consumer = consumer_actor(s, actor, grant.consumer_org_id)
-        _require_file_grant(grant)
-        decision = decide_for_grant(s, consumer, grant)
-        sched = s.scalar(select(FileSchedule).where(FileSchedule.grant_id == grant_id))
-        formats = list(sched.formats) if sched else list(FILE_FORMATS)
+        try:
+            consumer: Actor | None = consumer_actor(s, actor, grant.consumer_org_id)
+        except Forbidden:
+            consumer = None  # another organisation's grant: refused below, and audited (R26)
+        if consumer is not None:
+            _require_file_grant(grant)
+            decision = decide_for_grant(s, consumer, grant)
+            sched = s.scalar(select(FileSchedule).where(FileSchedule.grant_id == grant_id))
+            formats = list(sched.formats) if sched else list(FILE_FORMATS)
         s.expunge_all()
+    if consumer is None:
+        raise _refuse(url, actor, grant, "delivery.not_consumer", f"grant:{grant_id}/generate")
     if not decision.allowed:
         raise _refuse(url, consumer, grant, decision.reason, f"grant:{grant_id}/generate")
     at = now()

@@ -35,6 +35,7 @@ from nats.js.errors import NotFoundError
 
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.service import AccessDenied, record_denial
+from gongshu.kernel.audit.service import record
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Forbidden, NotFound
@@ -159,13 +160,26 @@ def _grant_of(actor: Actor, grant_id: int, url: str | None) -> tuple[str, str]:
         grant = s.get(Grant, grant_id)
         if grant is None:
             raise NotFound("grant.not_found", f"没有编号为 {grant_id} 的授权", f"No grant {grant_id}")
-        if grant.consumer_org_id != actor.org_id or grant.delivery_method != streams.METHOD:
-            raise Forbidden(
-                "stream.not_your_stream_grant",
-                "该授权不是本单位以数据流方式获取数据的授权",
-                "This is not your organisation's grant for a data stream",
-            )
-        return grant.resource_id, grant.scenario
+        if grant.consumer_org_id == actor.org_id and grant.delivery_method == streams.METHOD:
+            return grant.resource_id, grant.scenario
+        code, scenario = grant.resource_id, grant.scenario
+    with session_scope(url) as s:  # R26: the refused attempt is audited
+        record(
+            s,
+            actor,
+            "data.read",
+            object_type="resource",
+            object_id=code,
+            outcome="denied",
+            grant_id=grant_id,
+            scenario=scenario,
+            detail={"reason": "stream.not_your_stream_grant", "method": streams.METHOD, "channel": "nats"},
+        )
+    raise Forbidden(
+        "stream.not_your_stream_grant",
+        "该授权不是本单位以数据流方式获取数据的授权",
+        "This is not your organisation's grant for a data stream",
+    )
 
 
 async def deliver_to_nats(

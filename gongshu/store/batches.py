@@ -192,10 +192,23 @@ def read_quarantine(
 ) -> tuple[Batch, list[QuarantineRow], int]:
     """R13 R26: the provider (or the authority) reads a batch's refused rows. They hold the rows as
     received, personal data included: the read is audited with the keyed hashes of the records' keys."""
+    from gongshu.kernel.access.service import AccessDenied
+    from gongshu.kernel.errors import Forbidden
     from gongshu.store.service import get_resource
 
     batch = get(session, batch_id)
-    require_view(session, actor, batch.resource_code)
+    try:
+        require_view(session, actor, batch.resource_code)
+    except Forbidden as exc:  # R26: a refused read of raw rows is audited (the web layer records it)
+        raise AccessDenied(
+            exc.code,
+            exc.message_zh,
+            exc.message_en,
+            actor=actor,
+            resource_id=batch.resource_code,
+            scenario=None,
+            detail={"reason": exc.code, "method": "quarantine", "batch": batch_id},
+        ) from None
     rows = quarantine(session, batch_id, limit, offset)
     res = get_resource(session, batch.resource_code)
     labels = {res.key_item} | {str(i.get("label_zh")) for i in res.items if i["name"] == res.key_item}
