@@ -66,6 +66,18 @@ def _clean(url: str) -> None:
 
     tables = [t for t in models.Base.metadata.sorted_tables if t.name != "alembic_version"]
     engine = db.get_engine(url)
+    if engine.dialect.name == "postgresql":
+        # A previous test's server may still hold a connection (a stream being torn down): end it, so that
+        # TRUNCATE does not wait on it or deadlock with it.
+        with engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            conn.commit()
+        engine.dispose()
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -125,7 +137,11 @@ def live_server(db_clean: str) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
