@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +40,10 @@ from gongshu.store.loader import Loader
 from gongshu.store.models import Batch, StoreResource
 
 Progress = Callable[[int], None]
+# The load connection's page cache (SQLite's default is 2 MB): it does not touch durability, and the
+# connection is discarded after the load.
+SQLITE_LOAD_PRAGMAS = ("cache_size=-65536",)
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of a loading batch (stale after an hour of silence)
 
 
 def ingest_file(
@@ -62,6 +68,16 @@ def _row_hash(row: tuple[Any, ...]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def _row_hashes(columns: list[pa.Array]) -> list[str]:
+    """`_row_hash` of every row of a chunk: the values are joined column-wise in Arrow (the same text,
+    None as NUL), so only the hashing itself runs per row."""
+    texts = [c if c.type == pa.string() else c.cast(pa.string()) for c in columns]
+    joined = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace", null_replacement="\x00")
+    raw = joined.cast(pa.binary())
+    blake = hashlib.blake2b
+    return [blake(v, digest_size=16).hexdigest() for v in raw.to_pylist()]
+
+
 def _open_batch(
     actor: Actor,
     code: str,
@@ -73,7 +89,7 @@ def _open_batch(
     filename: str,
     idempotency_key: str | None,
     delete_keys: list[str],
-) -> tuple[Batch | None, StoreResource, dict[str, str], list[RuleSpec]]:
+) -> tuple[Batch, bool, StoreResource, dict[str, str], list[RuleSpec]]:
     """Validate (access, schema lock, mode), then open the batch — committed before any data moves."""
     with session_scope(url) as s:
         res = store.get_resource(s, code)
@@ -196,6 +212,10 @@ def _load(
     conn = get_engine(url).connect()
     loader = Loader(conn, res.table_name, [str(i["name"]) for i in res.items], res.key_item, batch_id)
     try:
+        if conn.dialect.name == "sqlite":  # this connection is discarded after the load (see below)
+            raw = conn.connection.driver_connection  # outside any transaction: no BEGIN for a pragma
+            for pragma in SQLITE_LOAD_PRAGMAS:
+                raw.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
         # Staging touches only temporary tables: on SQLite it runs without the database's write lock.
         conn.execution_options(gongshu_readonly=conn.dialect.name == "sqlite")
         with conn.begin():
@@ -241,6 +261,7 @@ def _stage(
     checked = [r for r in rules if r.kind != "complete"]
     counts = {"received": 0, "refused": 0, "deduplicated": 0, "completed": 0}
     loader.create()
+    beat_due = 0.0
     for chunk, numbers in src.chunks:
         stamp = now().astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         results = {
@@ -255,18 +276,21 @@ def _stage(
         verdict = judge(chunk, header_of, items, results, rules, numbers)
         loader.quarantine(verdict.quarantine)
         good = pa.array(verdict.good)
-        columns = [results[n].values.filter(good).to_pylist() for n in names]
-        source_rows = numbers[verdict.good].tolist()
-        loader.stage(
-            [
-                (*row, batch_id, source, src_row, stamp, stamp, _row_hash(row))
-                for row, src_row in zip(zip(*columns, strict=True), source_rows, strict=True)
-            ]
+        columns = [results[n].values.filter(good) for n in names]
+        loader.stage_columns(
+            columns,
+            numbers[verdict.good],
+            _row_hashes(columns),
+            batch_id=batch_id,
+            source=source,
+            stamp=stamp,
         )
         counts["received"] += chunk.num_rows
         counts["refused"] += verdict.refused
-        with session_scope(url) as beat:
-            batches.heartbeat(beat, batch_id)
+        if time.monotonic() >= beat_due:  # after the first chunk, then at most every few seconds
+            with session_scope(url) as beat:
+                batches.heartbeat(beat, batch_id)
+            beat_due = time.monotonic() + HEARTBEAT_EVERY
         if progress:
             progress(chunk.num_rows)
     if counts["received"] == 0:

@@ -10,17 +10,27 @@ new, never a mix; a failure before the commit leaves the resource as it was.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from gongshu.kernel.db import UTCDateTime
 from gongshu.store.tables import LINEAGE, ROW_HASH
 
 JSON_CHUNK = 40  # columns per json_object()/json_build_object() call (both have argument limits)
 Q_COLUMNS = ("source_row", "column", "rule", "value", "message_zh", "message_en", "raw")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 class Loader:
@@ -78,6 +88,77 @@ class Loader:
         self._copy(self.stg, self.columns, rows)
         self.staged += len(rows)
 
+    def stage_columns(
+        self,
+        columns: Sequence[pa.Array],
+        source_rows: npt.NDArray[np.int64],
+        hashes: list[str],
+        *,
+        batch_id: int,
+        source: str,
+        stamp: str,
+    ) -> None:
+        """Rows given column-wise (the items' canonical strings as Arrow arrays, then the source row
+        numbers and the row hashes), staged without building a Python tuple per row. SQLite: one
+        prepared executemany with the batch's constant lineage as literals; PostgreSQL: the chunk as one
+        CSV text block through COPY (strings always quoted, NULL as an unquoted empty field)."""
+        n = len(hashes)
+        if not n:
+            return
+        if self.pg and self._utf8():
+            table = pa.RecordBatch.from_arrays(
+                [
+                    *columns,
+                    pa.array(np.full(n, batch_id, dtype=np.int64)),
+                    pa.array([source] * n, pa.string()),
+                    pa.array(source_rows, pa.int64()),
+                    pa.array([stamp] * n, pa.string()),
+                    pa.array([stamp] * n, pa.string()),
+                    pa.array(hashes, pa.string()),
+                ],
+                names=[f"c{i}" for i in range(len(self.columns))],
+            )
+            buf = io.BytesIO()
+            pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+            cols = ", ".join(self.q(c) for c in self.columns)
+            cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cur.copy(f"COPY {self.stg} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buf.getbuffer())
+        elif self.pg:
+            self._copy(
+                self.stg,
+                self.columns,
+                zip(
+                    *(c.to_pylist() for c in columns),
+                    [batch_id] * n,
+                    [source] * n,
+                    source_rows.tolist(),
+                    [stamp] * n,
+                    [stamp] * n,
+                    hashes,
+                    strict=True,
+                ),
+            )
+        else:
+            names = [*self.items, "_source_row", "_row_hash"]
+            cols = ", ".join(
+                self.q(c) for c in (*names, "_batch_id", "_source", "_ingested_at", "_updated_at")
+            )
+            marks = ", ".join("?" for _ in names)
+            consts = ", ".join([str(int(batch_id)), _literal(source), _literal(stamp), _literal(stamp)])
+            cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cur.executemany(
+                f"INSERT INTO {self.stg} ({cols}) VALUES ({marks}, {consts})",
+                zip(*(c.to_pylist() for c in columns), source_rows.tolist(), hashes, strict=True),
+            )
+            cur.close()
+        self.staged += n
+
+    def _utf8(self) -> bool:
+        """COPY of a text block needs the session to speak UTF-8 (it does unless configured otherwise)."""
+        info = self.conn.connection.driver_connection.info  # type: ignore[union-attr]
+        return str(info.encoding).lower().replace("-", "").replace("_", "") == "utf8"
+
     def quarantine(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows in Q_COLUMNS order; `raw` as a JSON text."""
         self._copy(self.qtab, Q_COLUMNS, rows)
@@ -89,10 +170,13 @@ class Loader:
     def deduplicate(self) -> int:
         """R13: keep the last occurrence of each key; earlier ones go to quarantine as "duplicate_key"."""
         k = self.q(self.key)
-        self.conn.exec_driver_sql(f"CREATE INDEX ix_{self.stg} ON {self.stg} ({k}, _source_row)")
-        dup = f"SELECT 1 FROM {self.stg} GROUP BY {k} HAVING COUNT(*) > 1 LIMIT 1"
-        if self.conn.exec_driver_sql(dup).first() is None:  # the usual case: no duplicate, nothing to move
+        try:  # the usual case, in one statement: the keys are unique, and the index serves the apply
+            with self.conn.begin_nested():
+                self.conn.exec_driver_sql(f"CREATE UNIQUE INDEX ux_{self.stg} ON {self.stg} ({k})")
             return 0
+        except IntegrityError:
+            pass
+        self.conn.exec_driver_sql(f"CREATE INDEX ix_{self.stg} ON {self.stg} ({k}, _source_row)")
         later = f"EXISTS (SELECT 1 FROM {self.stg} t WHERE t.{k} = s.{k} AND t._source_row > s._source_row)"
         raw = self._json("s", self.items)
         n = self.conn.exec_driver_sql(
@@ -175,32 +259,48 @@ class Loader:
                 return f"NOT EXISTS (SELECT 1 FROM {self.stg} s WHERE s.{k} = {t}.{k})"
             return f"EXISTS (SELECT 1 FROM {self.deltab} d WHERE d.k = CAST({t}.{k} AS TEXT))"
 
-        deleted = run(
-            hist
-            + "SELECT "
-            + common.format(a="t", k=k, op="delete", before=old, after="NULL")
-            + f" FROM {self.table} t WHERE {gone('t')}"
-        )
-        updated = run(
-            hist
-            + "SELECT "
-            + common.format(a="s", k=k, op="update", before=old, after=new)
-            + f" FROM {self.stg} s JOIN {self.table} t ON t.{k} = s.{k} WHERE t.{ROW_HASH} <> s.{ROW_HASH}"
-        )
+        # A first load into an empty table (the bulk case) has nothing to delete or update: one history
+        # insert and a plain insert. PostgreSQL inserts in key order (its indexes then fill page after
+        # page); on SQLite, reading the staged rows in key order costs more than it saves.
+        empty = self.conn.exec_driver_sql(f"SELECT 1 FROM {self.table} LIMIT 1").first() is None
+        order = f" ORDER BY s.{k}" if self.pg else ""
+        deleted = updated = 0
+        if not empty:
+            deleted = run(
+                hist
+                + "SELECT "
+                + common.format(a="t", k=k, op="delete", before=old, after="NULL")
+                + f" FROM {self.table} t WHERE {gone('t')}"
+            )
+            updated = run(
+                hist
+                + "SELECT "
+                + common.format(a="s", k=k, op="update", before=old, after=new)
+                + f" FROM {self.stg} s JOIN {self.table} t ON t.{k} = s.{k} "
+                f"WHERE t.{ROW_HASH} <> s.{ROW_HASH}"
+            )
+        absent = "" if empty else f" WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE t.{k} = s.{k})"
         inserted = run(
             hist
             + "SELECT "
             + common.format(a="s", k=k, op="insert", before="NULL", after=new)
-            + f" FROM {self.stg} s WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE t.{k} = s.{k})"
+            + f" FROM {self.stg} s{absent}{order}"
         )
         if deleted:
             self.conn.exec_driver_sql(f"DELETE FROM {self.table} WHERE {gone(self.table)}")
         cols = ", ".join(self.q(c) for c in self.columns)
-        sets = ", ".join(
-            f"{self.q(c)} = excluded.{self.q(c)}" for c in self.columns if c not in (self.key, "_ingested_at")
-        )
-        self.conn.exec_driver_sql(
-            f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.stg} WHERE true "
-            f"ON CONFLICT ({k}) DO UPDATE SET {sets} WHERE {self.table}.{ROW_HASH} <> excluded.{ROW_HASH}"
-        )
+        if empty:
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.stg} s{order}"
+            )
+        else:
+            sets = ", ".join(
+                f"{self.q(c)} = excluded.{self.q(c)}"
+                for c in self.columns
+                if c not in (self.key, "_ingested_at")
+            )
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.stg} WHERE true "
+                f"ON CONFLICT ({k}) DO UPDATE SET {sets} WHERE {self.table}.{ROW_HASH} <> excluded.{ROW_HASH}"
+            )
         return {"inserted": inserted, "updated": updated, "deleted": deleted}
