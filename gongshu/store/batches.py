@@ -14,7 +14,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
 from gongshu.store.models import BATCH_MODES, BATCH_SOURCES, Batch, QuarantineRow
 
-STALE_AFTER = dt.timedelta(hours=1)  # a load beats after every chunk; an hour of silence means it died
+STALE_AFTER = dt.timedelta(hours=1)  # a load beats at least every few seconds; an hour of silence means it died
 REPORT_FIELDS = (
     "id",
     "resource_code",
@@ -103,7 +103,7 @@ def fail(session: Session, batch_id: int, error: dict[str, Any]) -> None:
 
 
 def heartbeat(session: Session, batch_id: int) -> None:
-    """R7: a loading batch says it is alive (after every chunk), so that recovery can tell it from one
+    """R7: a loading batch says it is alive (after its first chunk, then every few seconds), so that recovery can tell it from one
     whose process died."""
     batch = session.get(Batch, batch_id)
     if batch is not None and batch.status == "loading":
