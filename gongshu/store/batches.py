@@ -14,7 +14,9 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
 from gongshu.store.models import BATCH_MODES, BATCH_SOURCES, Batch, QuarantineRow
 
-STALE_AFTER = dt.timedelta(hours=1)  # a load beats at least every few seconds; an hour of silence means it died
+STALE_AFTER = dt.timedelta(
+    hours=1
+)  # a load beats at least every few seconds; an hour of silence means it died
 REPORT_FIELDS = (
     "id",
     "resource_code",
