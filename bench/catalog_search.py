@@ -14,23 +14,18 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bench.databases import database
 from bench.generate_catalog import load
 from gongshu.catalog import search
 from gongshu.kernel import config, db
 from gongshu.kernel.identity.actor import ANONYMOUS, Actor
 
-PG_ADMIN_URL = os.environ.get(
-    "GONGSHU_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 GOAL_MS = 20.0
 # (kind, query): one-character, Chinese words and phrases, English words, and browsing without a query.
 QUERIES: list[tuple[str, str]] = [
@@ -82,26 +77,6 @@ def _timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1000
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    """A fresh, migrated database for the run, removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
-            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-        return
-    name = f"gongshu_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _prepare(url: str, data_dir: str) -> None:

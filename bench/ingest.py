@@ -22,20 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
+from bench.databases import database
 from gongshu.kernel import config, db
 from gongshu.kernel.identifiers.checks import make_id_number, make_uscc
 
-PG_ADMIN_URL = os.environ.get(
-    "GONGSHU_BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("350203", "350205", "350206", "350211", "350212", "350213")
 HEADER = ["id_number", "full_name", "employer_uscc", "registered_on", "children", "allowance", "active"]
@@ -77,26 +72,6 @@ def generate(path: Path, rows: int) -> Path:
                 ]
             )
     return path
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    """A fresh database for the run, removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="gongshu-bench-") as tmp:
-            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-        return
-    name = f"gongshu_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def prepare(url: str, data_dir: str, resources: int) -> list[str]:
