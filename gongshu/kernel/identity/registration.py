@@ -142,25 +142,17 @@ def register_person(
         kind=OrgKind.PERSON,
         id_number=check.normalized,
     )
-    user = create_user(
+    return _public_account(
         session,
+        org,
         username=username,
         display_name=name,
         password=password,
-        org_code=org.code,
-        roles=[Role.PUBLIC.value],
         phone=phone,
+        ip=ip,
+        action="register.person",
+        subject_key=org.id_number or "",
     )
-    record(
-        session,
-        _audit_actor(user),
-        "register.person",
-        object_type="user",
-        object_id=user.id,
-        detail={"org": org.code, "ip": ip},
-        subject_keys=[org.id_number or ""],
-    )
-    return user
 
 
 def register_company(
@@ -217,10 +209,36 @@ def register_company(
     org = create_organisation(
         session, code=f"LE-{check.normalized}", name_zh=name, kind=OrgKind.LEGAL_ENTITY, uscc=check.normalized
     )
+    return _public_account(
+        session,
+        org,
+        username=username,
+        display_name=contact_name,
+        password=password,
+        phone=phone,
+        ip=ip,
+        action="register.legal_entity",
+        subject_key=org.uscc or "",
+    )
+
+
+def _public_account(
+    session: Session,
+    org: Organisation,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    phone: str,
+    ip: str | None,
+    action: str,
+    subject_key: str,
+) -> User:
+    """R5: the account of a registered person or company: the public role in its own organisation."""
     user = create_user(
         session,
         username=username,
-        display_name=contact_name,
+        display_name=display_name,
         password=password,
         org_code=org.code,
         roles=[Role.PUBLIC.value],
@@ -229,10 +247,10 @@ def register_company(
     record(
         session,
         _audit_actor(user),
-        "register.legal_entity",
+        action,
         object_type="user",
         object_id=user.id,
         detail={"org": org.code, "ip": ip},
-        subject_keys=[org.uscc or ""],
+        subject_keys=[subject_key],
     )
     return user
