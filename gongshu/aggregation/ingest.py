@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
@@ -208,14 +211,32 @@ def _load(
     progress: Progress | None,
     before_commit: Callable[[], None] | None,
 ) -> dict[str, Any]:
-    """Stage on one connection, then apply in one transaction on the same connection."""
+    """Stage on one connection, then apply in one transaction on the same connection — or, for the
+    first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
     conn = get_engine(url).connect()
-    loader = Loader(conn, res.table_name, [str(i["name"]) for i in res.items], res.key_item, batch_id)
+    names = [str(i["name"]) for i in res.items]
     try:
         if conn.dialect.name == "sqlite":  # this connection is discarded after the load (see below)
             raw = conn.connection.driver_connection  # outside any transaction: no BEGIN for a pragma
             for pragma in SQLITE_LOAD_PRAGMAS:
                 raw.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
+        if mode == "full" and not keys:
+            with Session(bind=conn) as s:
+                _lock(s, res)  # from here to the commit, no other load of this resource runs
+                if _is_empty(s, res):
+                    loader = Loader(conn, res.table_name, names, res.key_item, batch_id, direct=True)
+                    counts = _stage(
+                        loader, res, batch_id, src, mapping, rules, source=source, url=url, progress=progress
+                    )
+                    report = _commit(
+                        s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
+                    )
+                    if before_commit:
+                        before_commit()
+                    s.commit()
+                    return report
+                s.rollback()
+        loader = Loader(conn, res.table_name, names, res.key_item, batch_id)
         # Staging touches only temporary tables: on SQLite it runs without the database's write lock.
         conn.execution_options(gongshu_readonly=conn.dialect.name == "sqlite")
         with conn.begin():
@@ -241,6 +262,50 @@ def _load(
         conn.close()
 
 
+@dataclass
+class _Checked:
+    """One chunk after the transforms and checks: what the load thread writes."""
+
+    received: int
+    refused: int
+    quarantine: list[tuple[Any, ...]]
+    columns: list[pa.Array]
+    numbers: npt.NDArray[np.int64]
+    hashes: list[str]
+
+
+def _checked(
+    res: StoreResource, src: Source, mapping: dict[str, str], rules: list[RuleSpec]
+) -> Iterator[_Checked]:
+    """R13 before the load: per chunk, transform and check column-wise; refused cells for quarantine,
+    accepted rows' canonical values and row hashes. Reads and computes only (no database)."""
+    items = res.items
+    names = [str(i["name"]) for i in items]
+    header_of = {name: header for header, name in mapping.items()}
+    checked = [r for r in rules if r.kind != "complete"]
+    for chunk, numbers in src.chunks:
+        results = {
+            name: check_column(
+                item,
+                chunk.column(header_of[name]),
+                [r for r in checked if r.item == name],
+                required=name == res.key_item,
+            )
+            for item, name in zip(items, names, strict=True)
+        }
+        verdict = judge(chunk, header_of, items, results, rules, numbers)
+        good = pa.array(verdict.good)
+        columns = [results[n].values.filter(good) for n in names]
+        yield _Checked(
+            chunk.num_rows,
+            verdict.refused,
+            verdict.quarantine,
+            columns,
+            numbers[verdict.good],
+            _row_hashes(columns),
+        )
+
+
 def _stage(
     loader: Loader,
     res: StoreResource,
@@ -253,46 +318,33 @@ def _stage(
     url: str | None,
     progress: Progress | None,
 ) -> dict[str, int]:
-    """R13 before the load: per chunk, transform and check column-wise; refused cells to quarantine,
-    accepted rows staged with their lineage; then de-duplicate and complete. Returns the counts."""
-    items = res.items
-    names = [str(i["name"]) for i in items]
-    header_of = {name: header for header, name in mapping.items()}
-    checked = [r for r in rules if r.kind != "complete"]
+    """R13 before the load: the checked chunks' refused cells to quarantine, accepted rows staged with
+    their lineage; then de-duplicate and complete. Returns the counts."""
     counts = {"received": 0, "refused": 0, "deduplicated": 0, "completed": 0}
     loader.create()
     beat_due = 0.0
-    for chunk, numbers in src.chunks:
-        stamp = now().astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-        results = {
-            name: check_column(
-                item,
-                chunk.column(header_of[name]),
-                [r for r in checked if r.item == name],
-                required=name == res.key_item,
+    # A direct load on SQLite holds the database's one write lock: its heartbeat would wait for it.
+    # (Its batch commits or fails with the one transaction, so it is never left half-loaded.)
+    beats = not (loader.direct and not loader.pg)
+    try:
+        for part in _checked(res, src, mapping, rules):
+            stamp = now().astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+            loader.quarantine(part.quarantine)
+            loader.stage_columns(
+                part.columns, part.numbers, part.hashes, batch_id=batch_id, source=source, stamp=stamp
             )
-            for item, name in zip(items, names, strict=True)
-        }
-        verdict = judge(chunk, header_of, items, results, rules, numbers)
-        loader.quarantine(verdict.quarantine)
-        good = pa.array(verdict.good)
-        columns = [results[n].values.filter(good) for n in names]
-        loader.stage_columns(
-            columns,
-            numbers[verdict.good],
-            _row_hashes(columns),
-            batch_id=batch_id,
-            source=source,
-            stamp=stamp,
-        )
-        counts["received"] += chunk.num_rows
-        counts["refused"] += verdict.refused
-        if time.monotonic() >= beat_due:  # after the first chunk, then at most every few seconds
-            with session_scope(url) as beat:
-                batches.heartbeat(beat, batch_id)
-            beat_due = time.monotonic() + HEARTBEAT_EVERY
-        if progress:
-            progress(chunk.num_rows)
+            counts["received"] += part.received
+            counts["refused"] += part.refused
+            if beats and time.monotonic() >= beat_due:  # after the first chunk, then every few seconds
+                with session_scope(url) as beat:
+                    batches.heartbeat(beat, batch_id)
+                beat_due = time.monotonic() + HEARTBEAT_EVERY
+            if progress:
+                progress(part.received)
+        loader.end_stream()
+    except BaseException as exc:
+        loader.end_stream(exc)
+        raise
     if counts["received"] == 0:
         raise ValidationFailed("ingest.empty_file", "文件没有数据行", "The file has no data rows")
     counts["deduplicated"] = loader.deduplicate()
@@ -314,9 +366,7 @@ def _commit(
 ) -> dict[str, Any]:
     """R7 R13: in the one transaction — history, apply, quarantine, the batch's report, audited. A full
     load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept)."""
-    # Loads of one resource commit one after another (row lock on PostgreSQL; SQLite has one writer), so
-    # change-event ids become visible in id order and a stream or table sync that follows them skips none.
-    s.execute(select(StoreResource.id).where(StoreResource.id == res.id).with_for_update())
+    _lock(s, res)
     at = now()
     nothing = mode == "full" and counts["accepted"] == 0
     applied = {"inserted": 0, "updated": 0, "deleted": 0}
@@ -357,6 +407,18 @@ def _commit(
         detail={k: report[k] for k in ("resource_code", "mode", "status", *counts, *applied)},
     )
     return report
+
+
+def _lock(s: Session, res: StoreResource) -> None:
+    """Loads of one resource commit one after another (row lock on PostgreSQL; SQLite has one writer), so
+    change-event ids become visible in id order and a stream or table sync that follows them skips none."""
+    s.execute(select(StoreResource.id).where(StoreResource.id == res.id).with_for_update())
+
+
+def _is_empty(s: Session, res: StoreResource) -> bool:
+    """R7: a full load into an empty table is a first load (inserts only): it may load directly."""
+    table = s.connection().dialect.identifier_preparer.quote(res.table_name)
+    return s.connection().exec_driver_sql(f"SELECT 1 FROM {table} LIMIT 1").first() is None
 
 
 def _canonical_keys(res: StoreResource, keys: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ HALF.update({0xFF0D: ord("-"), 0xFF0E: ord("."), 0xFF1A: ord(":"), 0xFF0F: ord("
 TRUE = pa.array(["1", "true", "t", "yes", "y", "是", "真"])
 FALSE = pa.array(["0", "false", "f", "no", "n", "否", "假"])
 SEP = r"\s*[年/.\-]\s*"
+CANONICAL_DATE = r"^\d{4}-\d{2}-\d{2}$"
 DATE_PARTS = rf"(\d{{4}}){SEP}(\d{{1,2}})\s*[月/.\-]\s*(\d{{1,2}})\s*日?"
 
 
@@ -31,8 +32,15 @@ def trim(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
 
 
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
 def halfwidth(arr: pa.Array) -> pa.Array:
     """R13: full-width digits, letters and date punctuation become their half-width forms."""
+    raw = arr.cast(pa.binary())  # every full-width form (U+FF00..U+FF5F) starts EF BC or EF BD in UTF-8
+    if not (_any(pc.match_substring(raw, b"\xef\xbc")) or _any(pc.match_substring(raw, b"\xef\xbd"))):
+        return arr  # the usual case: one byte scan instead of a regular expression
     mask = pc.fill_null(pc.match_substring_regex(arr, pattern=FULLWIDTH), False)
     idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     if not len(idx):
@@ -43,6 +51,11 @@ def halfwidth(arr: pa.Array) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+def _canonical(arr: pa.Array, pattern: str) -> bool:
+    """Is every value already in its canonical form? (One pass; then the rewriting passes are skipped.)"""
+    return not _any(pc.invert(pc.fill_null(pc.match_substring_regex(arr, pattern), True)))
+
+
 def _pad(arr: pa.Array) -> pa.Array:
     arr = _sub(arr, r"^(\d{4})-(\d)-", r"\1-0\2-")
     arr = _sub(arr, r"^(\d{4}-\d{2})-(\d)(\s|$)", r"\1-0\2\3")
@@ -51,6 +64,8 @@ def _pad(arr: pa.Array) -> pa.Array:
 
 def date(arr: pa.Array) -> pa.Array:
     """R13: 2024年1月2日, 2024/1/2, 2024.1.2, 20240102 → 2024-01-02."""
+    if _canonical(arr, CANONICAL_DATE):
+        return arr
     arr = _sub(arr, rf"^{DATE_PARTS}$", r"\1-\2-\3")
     arr = _sub(arr, r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3")
     return _pad(arr)
@@ -88,7 +103,11 @@ def boolean(arr: pa.Array) -> pa.Array:
 
 def number(arr: pa.Array) -> pa.Array:
     """R13: thousands separators and a leading plus sign go."""
-    return _sub(_sub(arr, ",", ""), r"^\+", "")
+    if _any(pc.match_substring(arr, ",")):
+        arr = pc.replace_substring(arr, ",", "")
+    if _any(pc.starts_with(arr, "+")):
+        arr = _sub(arr, r"^\+", "")
+    return arr
 
 
 def for_type(data_type: str, arr: pa.Array) -> pa.Array:

@@ -311,6 +311,8 @@ def _write(
             shape = rowsmod.Shape.of(res, decision, target.grant_id)
             subject = subject_key_items(s, target.resource_code)
             table = shape.consumer_table(target.table_name)
+            if not report.full and store.load_since(s, target.resource_code, report.from_change):
+                report.full = True  # a first full load is one event: its rows are taken whole
             if report.full:
                 report.to_change = store.latest_change_id(s, target.resource_code)  # before the rows
                 table.create(conn, checkfirst=True)

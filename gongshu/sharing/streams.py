@@ -21,6 +21,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.sharing.reads import audit_read
 from gongshu.sharing.receipts import issue_receipt
 from gongshu.store import service as store
+from gongshu.store.loader import LOAD_OP
 
 METHOD = "stream"
 DEFAULT_LIMIT = 500
@@ -72,7 +73,11 @@ def _in_rows(values: Mapping[str, Any], row_filter: Mapping[str, Sequence[object
 def project(change: Change, decision: DataDecision, key_item: str) -> StreamEvent | None:
     """R17, R26: the event of `change` for the grant behind `decision` — the record projected on the granted
     items (the values after an insert or update; nothing but the key for a delete), or None when the record
-    lies outside the grant's rows. The key is shown only when the key item is itself granted."""
+    lies outside the grant's rows. The key is shown only when the key item is itself granted. A first full
+    load is one `load` event with no record: the consumer takes the rows whole, by the row API or a file."""
+    at = change.at.isoformat() if isinstance(change.at, dt.datetime) else str(change.at)
+    if change.op == LOAD_OP:  # a first full load: one event for the batch, no record in it
+        return StreamEvent(int(change.id), change.op, None, {}, at)
     values = (change.before if change.op == "delete" else change.after) or {}
     if decision.row_filter and not _in_rows(values, decision.row_filter):
         return None
@@ -82,7 +87,6 @@ def project(change: Change, decision: DataDecision, key_item: str) -> StreamEven
         record = {key_item: change.record_key} if key_granted else {}
     else:
         record = {i: values.get(i) for i in decision.items}
-    at = change.at.isoformat() if isinstance(change.at, dt.datetime) else str(change.at)
     return StreamEvent(int(change.id), change.op, change.record_key if key_granted else None, record, at)
 
 

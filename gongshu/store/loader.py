@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import bindparam, text
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gongshu.kernel.db import UTCDateTime
+from gongshu.store.models import RecordHistory
 from gongshu.store.tables import LINEAGE, ROW_HASH
+
+LOAD_OP = "load"  # the one history event of a first load (see `Loader.direct`)
+DUPLICATE_ZH = "同一批次中主键重复，保留最后一次出现的记录"
+DUPLICATE_EN = "Duplicate key within the batch; the last occurrence is kept"
+IN_CHUNK = 500  # keys per IN (...) list when displacing duplicates of a first load
 
 JSON_CHUNK = 40  # columns per json_object()/json_build_object() call (both have argument limits)
 Q_COLUMNS = ("source_row", "column", "rule", "value", "message_zh", "message_en", "raw")
@@ -34,9 +43,26 @@ def _literal(value: str) -> str:
 
 
 class Loader:
-    """R7: the staging and applying of one batch on one connection."""
+    """R7: the staging and applying of one batch on one connection.
 
-    def __init__(self, conn: Connection, table_name: str, items: list[str], key: str, batch_id: int) -> None:
+    `direct` is the first full load into an empty table (the bulk case), run in ONE write transaction
+    that the caller holds from before the emptiness check to the commit: the accepted rows go straight
+    into the resource's table, chunk by chunk (no staging copy), a key seen again in a later row
+    displaces the earlier occurrence to quarantine (as the staged path's de-duplication does), and the
+    record history gets one `load` event for the batch instead of one `insert` row per record — the
+    records themselves carry the batch in their lineage, and `store.service.history` tells each record's
+    insert from it (R13 R14)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        table_name: str,
+        items: list[str],
+        key: str,
+        batch_id: int,
+        *,
+        direct: bool = False,
+    ) -> None:
         self.conn = conn
         self.pg = conn.dialect.name == "postgresql"
         q = conn.dialect.identifier_preparer.quote
@@ -45,21 +71,38 @@ class Loader:
         self.items = items
         self.key = key
         self.columns = [*items, *LINEAGE]
-        self.stg = f"stg_{batch_id}"
+        self.direct = direct
+        self.stg = self.table if direct else f"stg_{batch_id}"
+        self.stg_id = batch_id
+        self._open: tuple[Any, Any] | None = None  # the COPY streaming a direct load (PostgreSQL)
+        self._pk = ""
         self.qtab = f"stq_{batch_id}"
         self.deltab = f"std_{batch_id}"
         self.staged = 0
+        self.displaced = 0  # direct: earlier occurrences of a key set aside as duplicates
 
     # ---- staging -------------------------------------------------------------------------------------
     def create(self) -> None:
-        if self.pg:
+        if self.direct and self.pg:
+            # PostgreSQL builds the key's index once, sorted, after the rows are in (`_restore_key`):
+            # ~4x cheaper than inserting a million random keys into it one by one. The ALTER holds the
+            # table until the commit; nobody reads an empty table's rows meanwhile.
+            self._pk = str(
+                self.conn.exec_driver_sql(
+                    "SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = "
+                    f"CAST('{self.table.replace(chr(39), chr(39) * 2)}' AS regclass)"
+                ).scalar_one()
+            )
+            self.conn.exec_driver_sql(f"ALTER TABLE {self.table} DROP CONSTRAINT {self.q(self._pk)}")
+        elif self.direct:
+            pass
+        elif self.pg:
             self.conn.exec_driver_sql(f"CREATE TEMP TABLE {self.stg} (LIKE {self.table})")
-            raw = "json"
         else:
             self.conn.exec_driver_sql(
                 f"CREATE TEMP TABLE {self.stg} AS SELECT * FROM main.{self.table} WHERE 0"
             )
-            raw = "TEXT"
+        raw = "json" if self.pg else "TEXT"
         self.conn.exec_driver_sql(
             f'CREATE TEMP TABLE {self.qtab} (source_row BIGINT, "column" VARCHAR(64), rule VARCHAR(40), '
             f"value TEXT, message_zh TEXT, message_en TEXT, raw {raw})"
@@ -67,7 +110,7 @@ class Loader:
         self.conn.exec_driver_sql(f"CREATE TEMP TABLE {self.deltab} (k TEXT)")
 
     def drop(self) -> None:
-        for name in (self.stg, self.qtab, self.deltab):
+        for name in (self.qtab, self.deltab) if self.direct else (self.stg, self.qtab, self.deltab):
             self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
 
     def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -105,6 +148,104 @@ class Loader:
         n = len(hashes)
         if not n:
             return
+        if not self.direct or self.pg:  # PostgreSQL's direct load has no key index until the end
+            self._write_columns(columns, source_rows, hashes, batch_id=batch_id, source=source, stamp=stamp)
+        else:
+            columns, source_rows, hashes = self._last_of_each_key(columns, source_rows, hashes)
+            try:  # the usual case: no key of the chunk is in the table yet
+                with self.conn.begin_nested():
+                    self._write_columns(
+                        columns, source_rows, hashes, batch_id=batch_id, source=source, stamp=stamp
+                    )
+            except (IntegrityError, self.conn.dialect.loaded_dbapi.IntegrityError):
+                self._displace(hashes if self.key == ROW_HASH else columns[self.items.index(self.key)])
+                self._write_columns(
+                    columns, source_rows, hashes, batch_id=batch_id, source=source, stamp=stamp
+                )
+        self.staged += n
+
+    def _key_values(self, columns: Sequence[pa.Array], hashes: list[str]) -> list[Any]:
+        return hashes if self.key == ROW_HASH else columns[self.items.index(self.key)].to_pylist()
+
+    def _last_of_each_key(
+        self, columns: Sequence[pa.Array], source_rows: npt.NDArray[np.int64], hashes: list[str]
+    ) -> tuple[list[pa.Array], npt.NDArray[np.int64], list[str]]:
+        """Direct load, R13: within a chunk, the last occurrence of a key is kept; the earlier ones go to
+        quarantine as `duplicate_key`, as in the staged path."""
+        keys = hashes if self.key == ROW_HASH else columns[self.items.index(self.key)]
+        distinct = len(set(keys)) if isinstance(keys, list) else len(pc.unique(keys))
+        if distinct == len(hashes):
+            return list(columns), source_rows, hashes
+        values = self._key_values(columns, hashes)
+        seen: set[Any] = set()
+        keep = np.ones(len(values), dtype=bool)
+        for i in range(len(values) - 1, -1, -1):
+            if values[i] in seen:
+                keep[i] = False
+            seen.add(values[i])
+        dropped = np.flatnonzero(~keep)
+        lists = [c.to_pylist() for c in columns]
+        self.quarantine(
+            [
+                self._duplicate(
+                    int(source_rows[i]),
+                    values[i],
+                    {n: col[i] for n, col in zip(self.items, lists, strict=True)},
+                )
+                for i in dropped
+            ]
+        )
+        self.displaced += len(dropped)
+        mask = pa.array(keep)
+        return (
+            [c.filter(mask) for c in columns],
+            source_rows[keep],
+            [h for h, k in zip(hashes, keep, strict=True) if k],
+        )
+
+    def _duplicate(self, source_row: int, key: Any, values: dict[str, Any]) -> tuple[Any, ...]:
+        raw = json.dumps({k: _text(v) for k, v in values.items()}, ensure_ascii=False)
+        return (source_row, self.key, "duplicate_key", _text(key), DUPLICATE_ZH, DUPLICATE_EN, raw)
+
+    def _displace(self, keys: pa.Array | list[str]) -> None:
+        """Direct load, R13: keys of this chunk already loaded from earlier rows — those earlier rows
+        leave the table for quarantine (`duplicate_key`), so the later occurrence is the one kept."""
+        values = keys if isinstance(keys, list) else keys.to_pylist()
+        k = self.q(self.key)
+        names = ", ".join(self.q(c) for c in self.items)
+        found = 0
+        for i in range(0, len(values), IN_CHUNK):
+            part = values[i : i + IN_CHUNK]
+            select_ = text(
+                f"SELECT _source_row, {k}, {names} FROM {self.table} WHERE {k} IN :keys"
+            ).bindparams(bindparam("keys", expanding=True))
+            rows = self.conn.execute(select_, {"keys": part}).all()
+            if not rows:
+                continue
+            self.quarantine(
+                [
+                    self._duplicate(int(r[0] or 0), r[1], dict(zip(self.items, r[2:], strict=True)))
+                    for r in rows
+                ]
+            )
+            delete = text(f"DELETE FROM {self.table} WHERE {k} IN :keys").bindparams(
+                bindparam("keys", expanding=True)
+            )
+            self.conn.execute(delete, {"keys": [r[1] for r in rows]})
+            found += len(rows)
+        self.displaced += found
+
+    def _write_columns(
+        self,
+        columns: Sequence[pa.Array],
+        source_rows: npt.NDArray[np.int64],
+        hashes: list[str],
+        *,
+        batch_id: int,
+        source: str,
+        stamp: str,
+    ) -> None:
+        n = len(hashes)
         if self.pg and self._utf8():
             table = pa.RecordBatch.from_arrays(
                 [
@@ -121,9 +262,13 @@ class Loader:
             buf = io.BytesIO()
             pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
             cols = ", ".join(self.q(c) for c in self.columns)
-            cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cur.copy(f"COPY {self.stg} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(buf.getbuffer())
+            statement = f"COPY {self.stg} ({cols}) FROM STDIN WITH (FORMAT csv)"
+            if self.direct:
+                self._stream(statement, buf.getvalue())
+            else:
+                cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                with cur.copy(statement) as copy:
+                    copy.write(buf.getbuffer())
         elif self.pg:
             self._copy(
                 self.stg,
@@ -152,7 +297,6 @@ class Loader:
                 zip(*(c.to_pylist() for c in columns), source_rows.tolist(), hashes, strict=True),
             )
             cur.close()
-        self.staged += n
 
     def _utf8(self) -> bool:
         """COPY of a text block needs the session to speak UTF-8 (it does unless configured otherwise)."""
@@ -161,7 +305,28 @@ class Loader:
 
     def quarantine(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows in Q_COLUMNS order; `raw` as a JSON text."""
-        self._copy(self.qtab, Q_COLUMNS, rows)
+        if rows:
+            self.end_stream()
+            self._copy(self.qtab, Q_COLUMNS, rows)
+
+    def _stream(self, statement: str, block: bytes) -> None:
+        """PostgreSQL direct load: the chunks go through ONE open COPY, handed to a writer thread, so the
+        server stores a chunk while the next one is read and checked; any other statement on the
+        connection ends it first (`end_stream`)."""
+        if self._open is None:
+            cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cm = cur.copy(statement, writer=QueuedLibpqWriter(cur))
+            self._open = (cm, cm.__enter__())
+        self._open[1].write(block)
+
+    def end_stream(self, error: BaseException | None = None) -> None:
+        """Finish the open COPY (or, after `error`, abort it: the server discards it)."""
+        if self._open is not None:
+            cm, self._open = self._open[0], None
+            if error is None:
+                cm.__exit__(None, None, None)
+            else:
+                cm.__exit__(type(error), error, error.__traceback__)
 
     def stage_deletes(self, keys: Iterable[str]) -> None:
         self._copy(self.deltab, ("k",), ((k,) for k in keys))
@@ -169,6 +334,10 @@ class Loader:
     # ---- set-based steps before the apply ------------------------------------------------------------
     def deduplicate(self) -> int:
         """R13: keep the last occurrence of each key; earlier ones go to quarantine as "duplicate_key"."""
+        if self.direct and self.pg:
+            return self._restore_key()
+        if self.direct:
+            return self.displaced  # done chunk by chunk as the rows went in
         k = self.q(self.key)
         try:  # the usual case, in one statement: the keys are unique, and the index serves the apply
             with self.conn.begin_nested():
@@ -177,20 +346,45 @@ class Loader:
         except IntegrityError:
             pass
         self.conn.exec_driver_sql(f"CREATE INDEX ix_{self.stg} ON {self.stg} ({k}, _source_row)")
-        later = f"EXISTS (SELECT 1 FROM {self.stg} t WHERE t.{k} = s.{k} AND t._source_row > s._source_row)"
+        return self._drop_earlier(self.stg)
+
+    def _drop_earlier(self, table: str) -> int:
+        """R13: rows of `table` with a later row of the same key (indexed on key and source row) go to
+        quarantine as `duplicate_key` and leave the table."""
+        k = self.q(self.key)
+        later = f"EXISTS (SELECT 1 FROM {table} t WHERE t.{k} = s.{k} AND t._source_row > s._source_row)"
         raw = self._json("s", self.items)
         n = self.conn.exec_driver_sql(
             f'INSERT INTO {self.qtab} (source_row, "column", rule, value, message_zh, message_en, raw) '
             f"SELECT s._source_row, '{self.key}', 'duplicate_key', CAST(s.{k} AS TEXT), "
-            "'同一批次中主键重复，保留最后一次出现的记录', "
-            "'Duplicate key within the batch; the last occurrence is kept', "
-            f"{raw} FROM {self.stg} s WHERE {later}"
+            f"'{DUPLICATE_ZH}', '{DUPLICATE_EN}', "
+            f"{raw} FROM {table} s WHERE {later}"
         ).rowcount
         self.conn.exec_driver_sql(
-            f"DELETE FROM {self.stg} WHERE EXISTS (SELECT 1 FROM {self.stg} t "
-            f"WHERE t.{k} = {self.stg}.{k} AND t._source_row > {self.stg}._source_row)"
+            f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM {table} t "
+            f"WHERE t.{k} = {table}.{k} AND t._source_row > {table}._source_row)"
         )
         return int(n)
+
+    def _restore_key(self) -> int:
+        """PostgreSQL direct load: the key's index again, built in one sort. A duplicate key refuses it:
+        then the earlier occurrences go to quarantine first (R13), and the index is built after."""
+        self.end_stream()
+        k = self.q(self.key)
+        add = f"ALTER TABLE {self.table} ADD CONSTRAINT {self.q(self._pk)} PRIMARY KEY ({k})"
+        self.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        try:
+            with self.conn.begin_nested():
+                self.conn.exec_driver_sql(add)
+            return 0
+        except IntegrityError:
+            pass
+        ix = self.q(f"ix_dup_{self.stg_id}")
+        self.conn.exec_driver_sql(f"CREATE INDEX {ix} ON {self.table} ({k}, _source_row)")
+        self.displaced = self._drop_earlier(self.table)
+        self.conn.exec_driver_sql(f"DROP INDEX {ix}")
+        self.conn.exec_driver_sql(add)
+        return self.displaced
 
     def complete(self, item: str, ref_table: str, ref_item: str, ref_key: str, by: str | None = None) -> int:
         """R13: fill a missing `item` from a reference resource's `ref_item`, matched by key (set-based)."""
@@ -240,6 +434,8 @@ class Loader:
     ) -> dict[str, int]:
         """R7 R13: history for every changed record, then the changes — set-based, in the caller's
         transaction. Returns the counts of inserted, updated and deleted records."""
+        if self.direct:
+            return self._record_load(code, batch_id, actor_user_id, correction_ref, at)
         k = self.q(self.key)
         hist = (
             "INSERT INTO store_record_history (resource_code, record_key, op, before, after, batch_id, "
@@ -304,3 +500,31 @@ class Loader:
                 f"ON CONFLICT ({k}) DO UPDATE SET {sets} WHERE {self.table}.{ROW_HASH} <> excluded.{ROW_HASH}"
             )
         return {"inserted": inserted, "updated": updated, "deleted": deleted}
+
+    def _record_load(
+        self, code: str, batch_id: int, actor_user_id: int | None, correction_ref: str | None, at: dt.datetime
+    ) -> dict[str, int]:
+        """Direct load, R13: the rows are in; the history gets the batch's one `load` event."""
+        inserted = self.staged - self.displaced
+        self.conn.execute(
+            insert(RecordHistory).values(
+                resource_code=code,
+                record_key="*",
+                op=LOAD_OP,
+                before=None,
+                after={"batch_id": batch_id, "records": inserted},
+                batch_id=batch_id,
+                correction_ref=correction_ref,
+                actor_user_id=actor_user_id,
+                at=at,
+            )
+        )
+        return {"inserted": inserted, "updated": 0, "deleted": 0}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)

@@ -12,6 +12,7 @@ from gongshu.kernel.audit.service import record
 from gongshu.kernel.crypto.sm import hmac_sm3_hex
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.store import tables
+from gongshu.store.loader import LOAD_OP
 from gongshu.store.models import RecordHistory, StoreResource
 
 
@@ -151,13 +152,88 @@ def count(session: Session, resource_code: str) -> int:
 
 
 def history(session: Session, resource_code: str, record_key: str) -> list[RecordHistory]:
-    """R13 R14: every change of one record, oldest first."""
+    """R13 R14: every change of one record, oldest first.
+
+    A first full load records one `load` event for its batch, not one `insert` per record (see
+    `store.loader.Loader`); the record's insert by that batch is told here, from what followed it: a load
+    goes into an empty table, so a record whose next event after the load is an update or a delete (and
+    not an insert) came with the load, with that event's values before; a record with no later event
+    came with it when its row still carries the load's batch. Events for every record of the resource
+    (record key `*`: loads, purges) mark where each such stretch ends."""
     stmt = (
         select(RecordHistory)
-        .where(RecordHistory.resource_code == resource_code, RecordHistory.record_key == record_key)
+        .where(
+            RecordHistory.resource_code == resource_code,
+            RecordHistory.record_key.in_((record_key, "*")),
+        )
         .order_by(RecordHistory.id)
     )
-    return list(session.scalars(stmt))
+    events = list(session.scalars(stmt))
+    if not any(e.op == LOAD_OP and e.record_key == "*" for e in events):
+        return [e for e in events if e.record_key == record_key]
+    out: list[RecordHistory] = []
+    for i, event in enumerate(events):
+        if event.record_key == record_key:
+            out.append(event)
+            continue
+        if event.op != LOAD_OP:
+            continue
+        following = next(iter(events[i + 1 :]), None)
+        values: dict[str, Any] | None = None
+        if following is None:
+            row = _current_row(session, resource_code, record_key)
+            if row is not None and row.get("_batch_id") == event.batch_id:
+                values = {k: v for k, v in row.items() if k not in tables.LINEAGE}
+        elif following.record_key == record_key and following.op in ("update", "delete"):
+            values = following.before
+        if values is not None:
+            out.append(
+                RecordHistory(
+                    id=event.id,
+                    resource_code=resource_code,
+                    record_key=record_key,
+                    op="insert",
+                    before=None,
+                    after=_jsonable(values),
+                    batch_id=event.batch_id,
+                    correction_ref=event.correction_ref,
+                    actor_user_id=event.actor_user_id,
+                    at=event.at,
+                )
+            )
+    return out
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """The values as the history keeps them (JSON: dates and decimals as text)."""
+    return {
+        k: v if v is None or isinstance(v, str | int | float | bool) else str(v) for k, v in values.items()
+    }
+
+
+def _current_row(session: Session, resource_code: str, record_key: str) -> dict[str, Any] | None:
+    res = get_resource(session, resource_code)
+    table = table_of(res)
+    col = table.c[res.key_item]
+    key: Any = record_key
+    if col.type.python_type is int:
+        try:
+            key = int(record_key)
+        except ValueError:
+            return None
+    row = session.execute(select(table).where(col == key)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def load_since(session: Session, resource_code: str, after_id: int) -> bool:
+    """R19: has a first full load (one `load` event for a whole batch) happened after event `after_id`?
+    A follower that meets one takes the resource's rows whole instead of event by event."""
+    stmt = select(RecordHistory.id).where(
+        RecordHistory.resource_code == resource_code,
+        RecordHistory.id > after_id,
+        RecordHistory.op == LOAD_OP,
+    )
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def changes_since(
