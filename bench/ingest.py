@@ -143,8 +143,13 @@ def child_ingest(code: str, path: str) -> None:
     report = ingest_file(SYSTEM, code, Path(path))
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The checking worker process of a large file (gongshu.aggregation.checker), ended by now.
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
-        json.dumps({"seconds": seconds, "peak_mb": peak, "status": report["status"], **report}, default=str)
+        json.dumps(
+            {"seconds": seconds, "peak_mb": peak, "worker_mb": worker, "status": report["status"], **report},
+            default=str,
+        )
     )
 
 
@@ -227,6 +232,7 @@ def measure(backend: str, rows: int, files: dict[int, Path], fl: float | None) -
         "x_faster_than_frictionless": (fl / full["seconds"]) if fl else None,
         "peak_mb_small": mem["peak_mb"],
         "peak_mb_full": full["peak_mb"],
+        "worker_mb_full": full["worker_mb"],
         "small_rows": min(MEMORY_ROWS, rows),
     }
 
@@ -268,10 +274,11 @@ def main() -> None:
                     else ""
                 )
                 + f"peak RSS {r['peak_mb_small']:.0f} MB at {r['small_rows']} rows, "
-                f"{r['peak_mb_full']:.0f} MB at {r['rows']} rows (goal < 500 MB)",
+                f"{r['peak_mb_full']:.0f} MB at {r['rows']} rows (goal < 500 MB); "
+                f"checking worker {r['worker_mb_full']:.0f} MB",
                 flush=True,
             )
-            failed |= r["ratio_vs_raw"] < 0.5 or r["peak_mb_full"] >= 500
+            failed |= r["ratio_vs_raw"] < 0.5 or r["peak_mb_full"] + r["worker_mb_full"] >= 500
             failed |= bool(fl) and r["x_faster_than_frictionless"] < 10
     sys.exit(1 if failed else 0)
 

@@ -14,16 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, publish, store_city, write
 
+from gongshu.aggregation.checker import Reopen
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.access.grants import create_grant
 from gongshu.kernel.access.service import DataDecision
 from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import ValidationFailed
+from gongshu.kernel.identifiers.checks import make_id_number
 from gongshu.kernel.identity.actor import SYSTEM
 from gongshu.kernel.timeutil import now
 from gongshu.sharing import db_table, streams
 from gongshu.store import service as store
 from gongshu.store.loader import LOAD_OP
-from gongshu.store.models import QuarantineRow, RecordHistory
+from gongshu.store.models import Batch, QuarantineRow, RecordHistory
 
 
 @pytest.fixture()
@@ -183,3 +186,60 @@ def test_r19_a_db_table_follower_takes_the_rows_whole_after_a_first_load(
     assert (second.status, second.full, second.upserted) == ("synced", True, 2)
     third = db_table.sync(c["police_clerk"], target_id, url=db_clean)  # nothing new: incremental again
     assert (third.full, third.upserted) == (False, 0)
+
+
+def test_r13_a_file_checked_in_a_worker_process_loads_exactly_as_in_process(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    rows = [
+        f"{IDS[0]},甲一,2024-01-02,1,2.5,是",
+        "110101199003070000,坏,2024-01-03,0,,否",  # a wrong check digit: refused
+        f"{IDS[2]},丙,2024年1月5日,２,10.25,是",  # transforms: date and full-width digit
+        f"{IDS[0]},甲二,2024-01-02,1,2.5,是",  # displaces row 2
+        f"{IDS[3]},丁,2024-01-05,0,1,否",
+    ]
+    path = _csv(tmp_path, rows)
+    where = Reopen(str(path), "utf-8", "csv", 2)
+    report = ingest_file(c["civil_clerk"], code, path, batch_rows=2, reopen=where, url=db_clean)
+    assert (report["received"], report["accepted"], report["refused"], report["deduplicated"]) == (5, 3, 1, 1)
+    with read_scope(db_clean) as s:
+        got = {
+            r["id_number"]: (r["full_name"], str(r["registered_on"]), r["children"])
+            for r in store.rows(s, code)
+        }
+        assert got == {
+            IDS[0]: ("甲二", "2024-01-02", 1),
+            IDS[2]: ("丙", "2024-01-05", 2),
+            IDS[3]: ("丁", "2024-01-05", 0),
+        }
+        q = s.scalars(select(QuarantineRow).where(QuarantineRow.batch_id == report["id"])).all()
+        assert sorted((r.source_row, r.column, r.rule) for r in q)[0] == (2, "id_number", "duplicate_key")
+        assert sorted((r.source_row, r.column) for r in q)[1] == (3, "id_number")
+        assert len(q) == 2
+
+
+def test_r7_a_malformed_row_found_by_the_worker_process_stores_nothing(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    # Past the first 4 MB block (which the loader reads itself, to check the columns): the worker finds it.
+    ids = [
+        make_id_number("350203", dt.date(1980, 1, 1) + dt.timedelta(days=n // 900), n % 900)
+        for n in range(90_000)
+    ]
+    rows = [f"{i},名字,2024-01-02,1,2.5,是" for i in ids] + [f"{IDS[6]},多,2024-01-02,1,2.5,是,x"]
+    path = _csv(tmp_path, rows)
+    assert path.stat().st_size > 4 << 20
+    with pytest.raises(ValidationFailed) as err:
+        ingest_file(
+            c["civil_clerk"],
+            code,
+            path,
+            batch_rows=20_000,
+            reopen=Reopen(str(path), "utf-8", "csv", 20_000),
+            url=db_clean,
+        )
+    assert err.value.code == "ingest.column_count" and "7" in err.value.message_zh
+    with read_scope(db_clean) as s:
+        assert store.count(s, code) == 0
+        batch = s.scalars(select(Batch).where(Batch.resource_code == code)).one()
+        assert batch.status == "failed" and batch.error and batch.error["code"] == "ingest.column_count"

@@ -11,31 +11,26 @@ Any failure leaves the resource's data as it was and the batch `failed`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gongshu.aggregation.checker import Reopen, checked, in_worker
 from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit.service import record
+from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import get_engine, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
 from gongshu.quality import transforms
-from gongshu.quality.checks import check_column
-from gongshu.quality.quarantine import judge
 from gongshu.quality.rules import RuleSpec, specs_of
 from gongshu.store import batches
 from gongshu.store import service as store
@@ -62,23 +57,10 @@ def ingest_file(
 ) -> dict[str, Any]:
     """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report."""
     src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+    threshold = get_settings().ingest_worker_min_bytes
+    if "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size:
+        options["reopen"] = Reopen(str(path), src.encoding, src.format, batch_rows)
     return ingest_source(actor, resource_code, src, filename=filename or Path(path).name, **options)
-
-
-def _row_hash(row: tuple[Any, ...]) -> str:
-    """The hash of a record's values as received (after the transforms): an update is a changed hash."""
-    text = "\x1f".join("\x00" if v is None else v for v in row)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _row_hashes(columns: list[pa.Array]) -> list[str]:
-    """`_row_hash` of every row of a chunk: the values are joined column-wise in Arrow (the same text,
-    None as NUL), so only the hashing itself runs per row."""
-    texts = [c if c.type == pa.string() else c.cast(pa.string()) for c in columns]
-    joined = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace", null_replacement="\x00")
-    raw = joined.cast(pa.binary())
-    blake = hashlib.blake2b
-    return [blake(v, digest_size=16).hexdigest() for v in raw.to_pylist()]
 
 
 def _open_batch(
@@ -146,8 +128,10 @@ def ingest_source(
     url: str | None = None,
     progress: Progress | None = None,
     before_commit: Callable[[], None] | None = None,
+    reopen: Reopen | None = None,
 ) -> dict[str, Any]:
-    """R7 R13: load an opened source into a resource; returns the batch report."""
+    """R7 R13: load an opened source into a resource; returns the batch report. With `reopen`, the file
+    is read and checked again by a worker process (`aggregation.checker`) while this one loads."""
     keys = [str(k).strip() for k in delete_keys if str(k).strip()]
     batch, fresh, res, mapping, rules = _open_batch(
         actor,
@@ -177,6 +161,7 @@ def ingest_source(
             url=url,
             progress=progress,
             before_commit=before_commit,
+            reopen=reopen,
         )
     except BaseException as exc:
         error = (
@@ -210,6 +195,7 @@ def _load(
     url: str | None,
     progress: Progress | None,
     before_commit: Callable[[], None] | None,
+    reopen: Reopen | None = None,
 ) -> dict[str, Any]:
     """Stage on one connection, then apply in one transaction on the same connection — or, for the
     first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
@@ -226,7 +212,16 @@ def _load(
                 if _is_empty(s, res):
                     loader = Loader(conn, res.table_name, names, res.key_item, batch_id, direct=True)
                     counts = _stage(
-                        loader, res, batch_id, src, mapping, rules, source=source, url=url, progress=progress
+                        loader,
+                        res,
+                        batch_id,
+                        src,
+                        mapping,
+                        rules,
+                        source=source,
+                        url=url,
+                        progress=progress,
+                        reopen=reopen,
                     )
                     report = _commit(
                         s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
@@ -241,7 +236,16 @@ def _load(
         conn.execution_options(gongshu_readonly=conn.dialect.name == "sqlite")
         with conn.begin():
             counts = _stage(
-                loader, res, batch_id, src, mapping, rules, source=source, url=url, progress=progress
+                loader,
+                res,
+                batch_id,
+                src,
+                mapping,
+                rules,
+                source=source,
+                url=url,
+                progress=progress,
+                reopen=reopen,
             )
             loader.stage_deletes(_canonical_keys(res, keys))
         conn.execution_options(gongshu_readonly=False)
@@ -262,50 +266,6 @@ def _load(
         conn.close()
 
 
-@dataclass
-class _Checked:
-    """One chunk after the transforms and checks: what the load thread writes."""
-
-    received: int
-    refused: int
-    quarantine: list[tuple[Any, ...]]
-    columns: list[pa.Array]
-    numbers: npt.NDArray[np.int64]
-    hashes: list[str]
-
-
-def _checked(
-    res: StoreResource, src: Source, mapping: dict[str, str], rules: list[RuleSpec]
-) -> Iterator[_Checked]:
-    """R13 before the load: per chunk, transform and check column-wise; refused cells for quarantine,
-    accepted rows' canonical values and row hashes. Reads and computes only (no database)."""
-    items = res.items
-    names = [str(i["name"]) for i in items]
-    header_of = {name: header for header, name in mapping.items()}
-    checked = [r for r in rules if r.kind != "complete"]
-    for chunk, numbers in src.chunks:
-        results = {
-            name: check_column(
-                item,
-                chunk.column(header_of[name]),
-                [r for r in checked if r.item == name],
-                required=name == res.key_item,
-            )
-            for item, name in zip(items, names, strict=True)
-        }
-        verdict = judge(chunk, header_of, items, results, rules, numbers)
-        good = pa.array(verdict.good)
-        columns = [results[n].values.filter(good) for n in names]
-        yield _Checked(
-            chunk.num_rows,
-            verdict.refused,
-            verdict.quarantine,
-            columns,
-            numbers[verdict.good],
-            _row_hashes(columns),
-        )
-
-
 def _stage(
     loader: Loader,
     res: StoreResource,
@@ -317,6 +277,7 @@ def _stage(
     source: str,
     url: str | None,
     progress: Progress | None,
+    reopen: Reopen | None = None,
 ) -> dict[str, int]:
     """R13 before the load: the checked chunks' refused cells to quarantine, accepted rows staged with
     their lineage; then de-duplicate and complete. Returns the counts."""
@@ -326,8 +287,15 @@ def _stage(
     # A direct load on SQLite holds the database's one write lock: its heartbeat would wait for it.
     # (Its batch commits or fails with the one transaction, so it is never left half-loaded.)
     beats = not (loader.direct and not loader.pg)
+    if reopen is not None:
+        close = getattr(src.chunks, "close", None)
+        if close is not None:
+            close()  # the worker reads the file again
+        parts = in_worker(reopen, res.items, res.key_item, mapping, rules)
+    else:
+        parts = checked(res.items, res.key_item, src, mapping, rules)
     try:
-        for part in _checked(res, src, mapping, rules):
+        for part in parts:
             stamp = now().astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
             loader.quarantine(part.quarantine)
             loader.stage_columns(

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Limits of the push API for department systems (R7).
     push_max_records: int = 100_000
     push_max_bytes: int = 64 * 1024 * 1024
+    # Files at least this large are read and checked in a worker process while the load writes (R7 R13);
+    # 0: every file; a negative value: never.
+    ingest_worker_min_bytes: int = 16 * 1024 * 1024
     # Data streams (R19 method 4): "sse" (embedded) or "nats" (JetStream); the SSE feed poll interval.
     stream_backend: str = "sse"
     nats_url: str = "nats://127.0.0.1:4222"
