@@ -192,7 +192,11 @@ def w(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     ).resource_code
     s.rollback()
     bad = f"not-an-id,{QUARANTINED},2023-01-01,1,1.00,是\n"
-    rep = ingest_file(c["civil_clerk"], code, write(tmp, "m.csv", _csv(IDS, NAMES, bad)), url=db_url)
+    # Incremental: one change event per record, which the stream cells deliver (a first FULL load would be
+    # one `load` event without records).
+    rep = ingest_file(
+        c["civil_clerk"], code, write(tmp, "m.csv", _csv(IDS, NAMES, bad)), mode="incremental", url=db_url
+    )
     assert rep["accepted"] == len(IDS), rep
     c["batch_id"] = int(rep["id"])
     rep = ingest_file(c["civil_clerk"], ns, write(tmp, "n.csv", _csv(NS_IDS, NS_NAMES)), url=db_url)
