@@ -4,6 +4,7 @@ three queries (equals on the key; a range filter, page of 100; the keyset next p
 in the same run by `--concurrency` connections for `--seconds` per query kind and server.
 
     .venv/bin/python -m bench.row_api [--rows 1000000] [--concurrency 32] [--seconds 20] [--clients 2]
+        [--workers 2]
 
 The data folder and its SQLite database are made fresh in a temporary folder (kept with --keep). The goal
 is ≥ 2× Datasette's requests/s; the exit status is 1 when the run falls short of it."""
@@ -276,7 +277,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the platform")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn workers of the platform (one per CPU of the machine)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="gongshu-bench-"))
@@ -313,6 +316,7 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=20)
     print(f"\n{args.rows:,} rows, {args.concurrency} connections, {args.seconds:.0f} s per kind and server")
+    print(f"gongshu: uvicorn --workers {args.workers}; Datasette: one process, as it runs by default")
     print("| query | gongshu req/s | p50 / p99 ms | Datasette req/s | p50 / p99 ms | ratio |")
     print("|---|---|---|---|---|---|")
     ratios = []

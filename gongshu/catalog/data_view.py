@@ -3,13 +3,14 @@ domains never read the catalog's tables themselves)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.models import CatalogEntry, CatalogGeneration
 from gongshu.kernel.access.service import DataResource
 from gongshu.kernel.errors import NotFound
 
@@ -17,9 +18,44 @@ PERSONAL_SENSITIVITIES = frozenset({"personal", "secret"})
 PERSONAL_TYPES = frozenset({"id_number"})
 
 
-def data_resource(session: Session, resource_code: str) -> DataResource:
-    """R15–R18, R22: the entry as the access decision point sees it — provider, attributes, items, and the
-    items that are personal (withheld from the public until de-identified, R22)."""
+SUBJECT_TYPES = ("id_number", "uscc")
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """R15–R18, R22, R26: what the access decision point and the read audit need of one entry, frozen
+    (tuples only): kept in the process and shared by every request, no caller can change it."""
+
+    resource: DataResource
+    subject_key_items: tuple[str, ...]
+
+
+# (database URL, catalog generation token, resource code) → the view of a published entry. Every
+# publication, approved change (a transfer of duty included) and withdrawal bumps the generation token in
+# its own transaction, so a view is never used past the change that made it stale, in any process.
+_views: dict[tuple[str, str, str], ResourceView] = {}
+_views_lock = threading.Lock()
+_VIEWS_MAX = 2048
+
+
+def clear_views() -> None:
+    """Forget the kept entry views (tests; nothing else needs it: the generation token keys them)."""
+    with _views_lock:
+        _views.clear()
+
+
+def resource_view(session: Session, resource_code: str) -> ResourceView:
+    """R15–R18, R22, R26: the entry's view for the decision point and the read audit — one primary-key
+    read of the catalog generation when the published entry's view is kept, else read (and kept, if
+    published) under the generation read in the same transaction."""
+    token = session.scalar(  # the one generation row (`search.GENERATION_ID`)
+        select(CatalogGeneration.token).where(CatalogGeneration.id == 1)
+    )
+    key = (str(session.get_bind().engine.url), token or "", resource_code)
+    if token:
+        kept = _views.get(key)
+        if kept is not None:
+            return kept
     entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
     if entry is None:
         raise NotFound(
@@ -27,6 +63,22 @@ def data_resource(session: Session, resource_code: str) -> DataResource:
             f"没有资源代码为 {resource_code} 的目录",
             f"No catalog entry {resource_code}",
         )
+    view = ResourceView(_data_resource(session, entry), _subject_key_items(entry))
+    if token and entry.status == "published":
+        with _views_lock:
+            if len(_views) >= _VIEWS_MAX:
+                _views.clear()
+            _views[key] = view
+    return view
+
+
+def data_resource(session: Session, resource_code: str) -> DataResource:
+    """R15–R18, R22: the entry as the access decision point sees it — provider, attributes, items, and the
+    items that are personal (withheld from the public until de-identified, R22)."""
+    return resource_view(session, resource_code).resource
+
+
+def _data_resource(session: Session, entry: CatalogEntry) -> DataResource:
     items = tuple(i.name for i in sorted(entry.items, key=lambda i: i.seq))
     personal = tuple(
         i.name
@@ -55,12 +107,16 @@ def _emergency_event_of(session: Session, resource_code: str) -> str | None:
     return None if event_id is None else str(event_id)
 
 
+def _subject_key_items(entry: CatalogEntry) -> tuple[str, ...]:
+    return tuple(i.name for i in entry.items if i.data_type in SUBJECT_TYPES)
+
+
 def subject_key_items(session: Session, resource_code: str) -> list[str]:
     """R26: the items that identify a person or a company (their values go to the audit log, hashed)."""
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
-    if entry is None:
+    try:
+        return list(resource_view(session, resource_code).subject_key_items)
+    except NotFound:
         return []
-    return [i.name for i in entry.items if i.data_type in ("id_number", "uscc")]
 
 
 @dataclass(frozen=True)

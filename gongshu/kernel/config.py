@@ -22,6 +22,17 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     session_hours: int = 12
     api_token_default_days: int = 90
+    api_token_cache_seconds: float = 5.0
+    """R5: how long a process keeps the actor it resolved from an API token (0: resolve on every request).
+    Revoking a token or granting a role forgets the kept actors of the process that does it at once; other
+    processes (more than one web worker) see a revocation or a role change within this many seconds."""
+    audit_batch_max: int = 64
+    """R26: the most audit entries of audited reads (the row API) that the audit writer appends in one
+    transaction; each request is still answered only once its own entry is committed. 1: one transaction
+    per entry."""
+    row_api_threads: int = 2
+    """R19: the threads of a web process that decide and query row API requests at once (more only contend
+    for the interpreter; the wait for the audit commit holds no thread)."""
     timezone: str = "Asia/Shanghai"
     # Background work: "embedded" runs the scheduler inside `serve`; "external" leaves it to `gongshu worker`.
     background: str = "embedded"

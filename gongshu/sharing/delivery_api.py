@@ -16,28 +16,35 @@ travels in the `X-Gongshu-Receipt` header (base64 of the receipt's JSON).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
 import re
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from gongshu.catalog.data_view import data_resource
+from gongshu.catalog.data_view import ResourceView, resource_view
 from gongshu.kernel.access.service import MESSAGES, AccessDenied, DataDecision, enforce_data
 from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.audit.service import subject_hashes
+from gongshu.kernel.audit.writer import audit_writer
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.seal import canonical_json
-from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.sharing.reads import audit_read
+from gongshu.sharing.reads import audit_read, subject_keys_of
 from gongshu.sharing.receipts import digest, issue_receipt
 from gongshu.store.query import DEFAULT_LIMIT, MAX_LIMIT, Filter, QueryResult, json_value, query
 from gongshu.web.deps import current_actor
@@ -136,10 +143,12 @@ def _refuse_items(actor: Actor, code: str, req: RowsRequest, path: str, refused:
     )
 
 
-def decide_rows(session: Session, actor: Actor, code: str, req: RowsRequest, path: str) -> DataDecision:
+def decide_rows(
+    session: Session, actor: Actor, code: str, req: RowsRequest, path: str, view: ResourceView | None = None
+) -> DataDecision:
     """R16 R17 R26: the decision covers the items delivered and every item filtered or sorted on (a
     condition on an item outside the grant would leak it)."""
-    resource = data_resource(session, code)
+    resource = (view or resource_view(session, code)).resource
     used = list(dict.fromkeys([f.item for f in req.filters] + [s for s, _ in req.sort]))
     wanted = list(dict.fromkeys(req.items + used)) if req.items else None
     decision = enforce_data(
@@ -179,12 +188,25 @@ def receipts_dir() -> Path:
     return path
 
 
-def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
-    """R19 R26: decide and query (a read-only transaction: readers never queue), then audit the read (a
-    short write transaction: nothing is delivered unless its entry is committed), then seal the receipt;
-    the response names its grant (or its basis)."""
+@dataclass
+class Prepared:
+    """A row API request decided and queried, waiting for its audit entry to be committed."""
+
+    actor: Actor
+    code: str
+    req: RowsRequest
+    path: str
+    view: ResourceView
+    decision: DataDecision
+    items: list[str]
+    result: QueryResult
+
+
+def prepare(actor: Actor, code: str, req: RowsRequest, path: str) -> Prepared:
+    """R19 R16 R17: decide and query, in a read-only transaction (readers never queue)."""
     with read_scope() as session:
-        decision = decide_rows(session, actor, code, req, path)
+        view = resource_view(session, code)
+        decision = decide_rows(session, actor, code, req, path, view)
         items = req.items or list(decision.items)
         result: QueryResult = query(
             session,
@@ -199,11 +221,38 @@ def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
             allowed=decision.items,
             subjects=True,
         )
-    seen = [{**r, **x} for r, x in zip(result.rows, result.extra, strict=True)]
-    # The request is recorded by its digest (as in the receipt): filter values may be ID numbers (R26).
-    shape = {"request_sm3": digest(req.canonical), "filters": [[f.item, f.op] for f in req.filters]}
-    with session_scope() as session:
-        seq = audit_read(session, actor, code, decision, seen, method="api", path=path, detail=shape).seq
+    return Prepared(actor, code, req, path, view, decision, items, result)
+
+
+def audit_job(p: Prepared) -> Callable[[Session], int]:
+    """R26: the audit entry of the read (for the audit writer): who, the grant and scenario, the hashed
+    keys of the records returned, and the request by its digest (filter values may be ID numbers). The
+    keys are hashed here, before the job reaches the writer: its one transaction serves every request."""
+    seen = [{**r, **x} for r, x in zip(p.result.rows, p.result.extra, strict=True)]
+    hashed = subject_hashes(subject_keys_of(seen, p.view.subject_key_items))
+    shape = {"request_sm3": digest(p.req.canonical), "filters": [[f.item, f.op] for f in p.req.filters]}
+
+    def job(session: Session) -> int:
+        entry = audit_read(
+            session,
+            p.actor,
+            p.code,
+            p.decision,
+            seen,
+            method="api",
+            path=p.path,
+            detail=shape,
+            hashed_subjects=hashed,
+        )
+        return entry.seq
+
+    return job
+
+
+def respond(p: Prepared, seq: int) -> Response:
+    """R19 R26: the body, sealed receipt (kept as a file) and headers of a read whose audit entry `seq` is
+    committed; the response names its grant (or its basis)."""
+    req, decision, result, items = p.req, p.decision, p.result, p.items
     head = {"grant": decision.grant_id, "basis": decision.basis, "scenario": decision.scenario}
     if req.fmt == "csv":
         data = _csv_bytes(items, result.rows)
@@ -212,8 +261,8 @@ def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
         doc = {**head, "items": items, "rows": rows, "next": result.next_cursor, "total": result.total}
         data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     receipt = issue_receipt(
-        actor,
-        resource_code=code,
+        p.actor,
+        resource_code=p.code,
         method="api",
         request=req.canonical,
         response=data,
@@ -242,13 +291,41 @@ def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
+def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
+    """R19 R26: decide and query (a read-only transaction: readers never queue), then audit the read (the
+    audit writer's transaction, shared with the other reads waiting: nothing is delivered unless its entry
+    is committed), then seal the receipt; the response names its grant (or its basis)."""
+    p = prepare(actor, code, req, path)
+    return respond(p, audit_writer().write(audit_job(p)))
+
+
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    """The threads of this event loop that work on row API requests at once (`row_api_threads`)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(max(1, get_settings().row_api_threads))
+    return limiter
+
+
 @router.get("/api/v1/data/{code}/rows")
-def rows(request: Request, code: str) -> Response:
+async def rows(request: Request, code: str) -> Response:
     """R19 R16 R17 R26: a page of the rows of resource `code` that the caller may have, for the stated
-    scenario, with the read audited and a sealed receipt. Refusals: 403 with the access code."""
+    scenario, with the read audited and a sealed receipt. Refusals: 403 with the access code. The decision
+    and query (database work) run on the row API's few threads; the wait for the audit entry's commit
+    holds none (many requests' entries are committed together); the receipt (SM3, one SM2 signature, one
+    small file) is sealed on the event loop, sparing a second hand-over to a thread."""
     actor = current_actor(request)
-    req = parse_request(request.url.path, list(request.query_params.multi_items()))
-    return deliver(actor, code, req, request.url.path)
+    path = request.url.path
+    req = parse_request(path, list(request.query_params.multi_items()))
+    p = await anyio.to_thread.run_sync(prepare, actor, code, req, path, limiter=_limiter())
+    seq = await asyncio.wrap_future(audit_writer().submit(audit_job(p)))
+    return respond(p, seq)
 
 
 @router.get("/api/v1/receipts/{audit_seq}")

@@ -3,7 +3,7 @@ how many records, and the keys of the records returned (hashed, for the data tra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,6 +13,11 @@ from gongshu.kernel.access.service import DataDecision
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.identity.actor import Actor
+
+
+def subject_keys_of(rows: Iterable[Mapping[str, Any]], key_items: Sequence[str]) -> list[str]:
+    """R26: the subject keys (ID numbers, USCCs) of the records returned, as the audit records them."""
+    return [str(r[k]) for r in rows for k in key_items if r.get(k)]
 
 
 def audit_read(
@@ -25,11 +30,19 @@ def audit_read(
     method: str,
     path: str = "",
     detail: dict[str, Any] | None = None,
+    key_items: Sequence[str] | None = None,
+    hashed_subjects: Sequence[str] | None = None,
 ) -> AuditEntry:
-    """Record an allowed read (in the caller's transaction) with the subject keys of the rows returned."""
+    """Record an allowed read (in the caller's transaction) with the subject keys of the rows returned
+    (`key_items`: the resource's subject key items, when the caller has them from the same catalog view as
+    its decision; else read from the catalog). `hashed_subjects`: those keys already hashed
+    (`subject_keys_of`, then `kernel.audit.service.subject_hashes`), when the caller hashed them before."""
     rows = list(rows)
-    key_items = subject_key_items(session, resource_code)
-    keys = [str(r[k]) for r in rows for k in key_items if r.get(k)]
+    keys: list[str] | None = None
+    if hashed_subjects is None:
+        if key_items is None:
+            key_items = subject_key_items(session, resource_code)
+        keys = subject_keys_of(rows, key_items)
     return record(
         session,
         actor,
@@ -39,6 +52,7 @@ def audit_read(
         grant_id=decision.grant_id,
         scenario=decision.scenario,
         subject_keys=keys,
+        hashed_subjects=hashed_subjects,
         detail={
             "method": method,
             "path": path,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gongshu import __version__
 from gongshu.kernel.config import get_settings
@@ -26,46 +28,76 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-async def _identity_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Resolve the language and the actor once per request (session cookie or Bearer API token)."""
-    from gongshu.kernel.db import read_scope
-    from gongshu.kernel.identity import sessions, tokens
+def _cookie_header(key: str, value: str, **options: Any) -> tuple[bytes, bytes]:
+    """The raw `set-cookie` header that `Response.set_cookie` would add."""
+    holder = Response()
+    holder.set_cookie(key, value, **options)
+    return next((k, v) for k, v in holder.raw_headers if k == b"set-cookie")
 
-    path = request.url.path
-    wanted = request.query_params.get("lang")
-    request.state.lang = i18n.normalise(wanted or request.cookies.get(LANG_COOKIE))
-    request.state.via_token = False
-    if not path.startswith("/static/") and path not in ("/healthz", "/metrics"):
-        auth = request.headers.get("authorization", "")
-        raw_cookie = request.cookies.get(SESSION_COOKIE)
-        try:
-            with read_scope() as session:
-                if auth.lower().startswith("bearer "):
-                    request.state.actor = tokens.resolve_api_token(session, auth[7:].strip())
-                    request.state.via_token = True
-                elif raw_cookie:
-                    resolved = sessions.resolve_session(session, raw_cookie)
-                    if resolved is not None:
-                        request.state.actor, request.state.web_session = resolved
-                        request.state.unread_notifications = sessions.unread_count(
-                            session, request.state.actor
-                        )
-        except GongshuError as exc:
-            return _error_response(request, exc)
-    # The double-submit token of forms shown before login: the one the browser holds, else a fresh one
-    # that this response sets (pages put `request.state.csrf_cookie` into their forms' csrf_token field).
-    fresh_csrf = None if CSRF_COOKIE in request.cookies or _is_api(request) else secrets.token_urlsafe(24)
-    request.state.csrf_cookie = request.cookies.get(CSRF_COOKIE) or fresh_csrf
-    response = await call_next(request)
-    if wanted:
-        response.set_cookie(LANG_COOKIE, request.state.lang, max_age=365 * 86400, samesite="lax")
-    if fresh_csrf:
-        response.set_cookie(
-            CSRF_COOKIE, fresh_csrf, samesite="strict", httponly=False, secure=get_settings().secure_cookies
-        )
-    return response
+
+class IdentityMiddleware:
+    """Resolve the language and the actor once per request (session cookie or Bearer API token). A pure
+    ASGI middleware: the response streams through untouched, with the language and double-submit cookies
+    added to its headers when this request sets them (no task or stream per request, as the `http`
+    decorator's middleware makes: the row API pays for every layer on every call, R19)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from gongshu.kernel.db import read_scope
+        from gongshu.kernel.identity import sessions, tokens
+
+        request = Request(scope, receive)
+        path = request.url.path
+        wanted = request.query_params.get("lang")
+        request.state.lang = i18n.normalise(wanted or request.cookies.get(LANG_COOKIE))
+        request.state.via_token = False
+        if not path.startswith("/static/") and path not in ("/healthz", "/metrics"):
+            auth = request.headers.get("authorization", "")
+            raw_cookie = request.cookies.get(SESSION_COOKIE)
+            try:
+                with read_scope() as session:
+                    if auth.lower().startswith("bearer "):
+                        request.state.actor = tokens.resolve_api_token(session, auth[7:].strip())
+                        request.state.via_token = True
+                    elif raw_cookie:
+                        resolved = sessions.resolve_session(session, raw_cookie)
+                        if resolved is not None:
+                            request.state.actor, request.state.web_session = resolved
+                            request.state.unread_notifications = sessions.unread_count(
+                                session, request.state.actor
+                            )
+            except GongshuError as exc:
+                await _error_response(request, exc)(scope, receive, send)
+                return
+        # The double-submit token of forms shown before login: the one the browser holds, else a fresh one
+        # that this response sets (pages put `request.state.csrf_cookie` into their forms' csrf_token field).
+        fresh_csrf = None if CSRF_COOKIE in request.cookies or _is_api(request) else secrets.token_urlsafe(24)
+        request.state.csrf_cookie = request.cookies.get(CSRF_COOKIE) or fresh_csrf
+        cookies: list[tuple[bytes, bytes]] = []
+        if wanted:
+            cookies.append(
+                _cookie_header(LANG_COOKIE, request.state.lang, max_age=365 * 86400, samesite="lax")
+            )
+        if fresh_csrf:
+            secure = get_settings().secure_cookies
+            cookies.append(
+                _cookie_header(CSRF_COOKIE, fresh_csrf, samesite="strict", httponly=False, secure=secure)
+            )
+        if not cookies:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cookies]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
 
 
 def _error_response(request: Request, exc: GongshuError) -> Response:
@@ -100,7 +132,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.middleware("http")(_identity_middleware)
+    app.add_middleware(IdentityMiddleware)
     from gongshu.web.metrics import MetricsMiddleware
     from gongshu.web.pages.shell import PolicyBannerMiddleware
 

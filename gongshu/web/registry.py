@@ -6,11 +6,15 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
+    from gongshu.sharing import delivery_api
     from gongshu.web.api import auth as auth_api
     from gongshu.web.pages import admin, audit, auth_account, shell
     from gongshu.web.pages import auth as auth_pages
 
-    found: list[APIRouter] = [shell.router, admin.router, audit.router]
+    # R19 service interfaces first: the row API (/api/v1/data/{code}/rows) and its receipts are the
+    # platform's busiest routes and no other route matches their paths, so they are matched first.
+    found: list[APIRouter] = [delivery_api.router]
+    found += [shell.router, admin.router, audit.router]
     found += [auth_pages.router, auth_account.router, auth_api.router]
     from gongshu.web.api import cases as cases_api
     from gongshu.web.pages import cases as case_pages
@@ -55,10 +59,6 @@ def routers() -> list[APIRouter]:
 
     # R19 data streams (/api/v1/data/{code}/stream).
     found += [stream_sse.router]
-    from gongshu.sharing import delivery_api
-
-    # R19 service interfaces: the row API (/api/v1/data/{code}/rows) and its receipts.
-    found += [delivery_api.router]
     found += [data_pages.router, data_api.router]
     from gongshu.sharing import api as sharing_api
     from gongshu.sharing import pages as sharing_pages

@@ -171,33 +171,40 @@ def _grant_decision(
     """R17, R26: a grant covers consumer × resource × items × scenario × period × method."""
     if actor.org_id is None:
         return _deny("access.no_grant")
-    grants = list(
-        session.scalars(
-            select(Grant).where(
-                Grant.consumer_org_id == actor.org_id, Grant.resource_id == resource.resource_id
-            )
-        )
-    )
+    # The grant's columns only (no ORM objects): read on every request, never cached (a revocation or
+    # an expiry holds from the next request on).
+    grants = session.execute(
+        select(
+            Grant.id,
+            Grant.scenario,
+            Grant.delivery_method,
+            Grant.revoked_at,
+            Grant.valid_from,
+            Grant.valid_to,
+            Grant.items,
+            Grant.row_filter,
+        ).where(Grant.consumer_org_id == actor.org_id, Grant.resource_id == resource.resource_id)
+    ).all()
     if not grants:
         return _deny("access.no_grant")
     best = "access.scenario_mismatch"
-    for g in grants:
-        if g.scenario != scenario:
+    for grant_id, g_scenario, g_method, revoked_at, valid_from, valid_to, g_items, g_filter in grants:
+        if g_scenario != scenario:
             continue
-        if g.delivery_method != method:
+        if g_method != method:
             best = "access.method_mismatch"
             continue
-        if g.revoked_at is not None:
+        if revoked_at is not None:
             best = "access.grant_revoked"
             continue
-        if not (g.valid_from <= at <= g.valid_to):
+        if not (valid_from <= at <= valid_to):
             best = "access.grant_expired"
             continue
-        chosen = _check_items(items, [i for i in g.items if i in resource.items])
+        chosen = _check_items(items, [i for i in g_items if i in resource.items])
         if chosen is None:
             best = "access.items_not_granted"
             continue
-        return DataDecision(True, "access.allowed", chosen, dict(g.row_filter), g.id, scenario, "grant")
+        return DataDecision(True, "access.allowed", chosen, dict(g_filter), grant_id, scenario, "grant")
     return _deny(best)
 
 

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
@@ -42,10 +43,18 @@ def canonical(entry: AuditEntry) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def subject_hash(key: str) -> str:
-    """R26 data tracker: the keyed hash under which a person's ID number / a USCC is recorded."""
-    secret = get_settings().resolved_secret_key().encode()
+def subject_hash(key: str, secret: bytes | None = None) -> str:
+    """R26 data tracker: the keyed hash under which a person's ID number / a USCC is recorded (`secret`:
+    the platform secret key, when the caller hashes many keys)."""
+    secret = get_settings().resolved_secret_key().encode() if secret is None else secret
     return hmac_sm3_hex(secret, key.strip().upper().encode())
+
+
+def subject_hashes(keys: Iterable[str]) -> list[str]:
+    """R26: the sorted, distinct keyed hashes of subject keys, as an entry records them (a caller that
+    appends through the audit writer hashes them before, outside the writer's transaction)."""
+    secret = get_settings().resolved_secret_key().encode()
+    return sorted({subject_hash(k, secret) for k in keys if k})
 
 
 def record(
@@ -60,8 +69,10 @@ def record(
     scenario: str | None = None,
     detail: dict[str, Any] | None = None,
     subject_keys: list[str] | None = None,
+    hashed_subjects: Sequence[str] | None = None,
 ) -> AuditEntry:
-    """Append one entry to the chain (within the caller's transaction)."""
+    """Append one entry to the chain (within the caller's transaction). `hashed_subjects`: the subject
+    keys already hashed by `subject_hashes`, in place of `subject_keys`."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     last = session.execute(
@@ -70,7 +81,7 @@ def record(
     seq = (last[0] + 1) if last else 1
     prev = last[1] if last else GENESIS
     at = now().replace(microsecond=now().microsecond)
-    hashes = sorted({subject_hash(k) for k in subject_keys or [] if k})
+    hashes = list(hashed_subjects) if hashed_subjects is not None else subject_hashes(subject_keys or [])
     entry = AuditEntry(
         seq=seq,
         at=at,
@@ -91,6 +102,6 @@ def record(
     entry.entry_hash = sm3_hex(canonical(entry))
     session.add(entry)
     session.flush()
-    if hashes:
-        session.add_all([AuditSubjectIndex(subject_hash=h, audit_seq=seq) for h in hashes])
+    if hashes:  # R26: the data tracker's index, one executemany (not one ORM object per record)
+        session.execute(insert(AuditSubjectIndex), [{"subject_hash": h, "audit_seq": seq} for h in hashes])
     return entry

@@ -58,11 +58,20 @@ def key_id(public_key_pem: str) -> str:
 
 
 _platform_key: dict[Path, ec.EllipticCurvePrivateKey] = {}
+# The platform key's public half as sealed documents carry it: (public PEM, key id), per key file.
+_platform_public: dict[Path, tuple[str, str]] = {}
+
+
+def _platform_key_path() -> Path:
+    """The key file of the current data folder, without making the data folders again once its key is
+    loaded (sealing every delivery must not cost five mkdir)."""
+    path = get_settings().data_dir / "keys" / "platform-sm2.pem"
+    return path if path in _platform_key else _key_path()
 
 
 def platform_private_key() -> ec.EllipticCurvePrivateKey:
     """The platform's SM2 key, made at initialisation in the data folder (never in the repository)."""
-    path = _key_path()
+    path = _platform_key_path()
     if path not in _platform_key:
         if not path.exists():
             path.write_bytes(private_pem(generate_key()))
@@ -72,6 +81,17 @@ def platform_private_key() -> ec.EllipticCurvePrivateKey:
             raise RuntimeError(f"{path} is not an SM2 private key")
         _platform_key[path] = key
     return _platform_key[path]
+
+
+def platform_public() -> tuple[str, str]:
+    """R10: the platform key's public PEM and key id, computed once per key file (not on every seal)."""
+    key = platform_private_key()
+    path = _platform_key_path()
+    kept = _platform_public.get(path)
+    if kept is None:
+        pem = public_pem(key.public_key())
+        kept = _platform_public[path] = (pem, key_id(pem))
+    return kept
 
 
 def ensure_platform_key(session: Session) -> SealKey:
@@ -106,7 +126,7 @@ def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict
     """Seal a JSON document with the platform key: {"format", "document", "seal": {...}}."""
     key = platform_private_key()
     digest = sm3_hex(canonical_json(document))
-    pem = public_pem(key.public_key())
+    pem, kid = platform_public()
     sealed_at = now().isoformat()
     signed = signed_bytes(digest, signer, sealed_at)
     return {
@@ -115,7 +135,7 @@ def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict
         "seal": {
             "algorithm": ALGORITHM,
             "signer": signer,
-            "key_id": key_id(pem),
+            "key_id": kid,
             "public_key": pem,
             "sm3": digest,
             "signature": base64.b64encode(sign_bytes(key, signed)).decode(),

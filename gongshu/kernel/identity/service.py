@@ -191,6 +191,9 @@ def grant_role(session: Session, user: User, org_code: str, role: str, *, actor:
         return
     session.add(RoleAssignment(user_id=user.id, organisation_id=org.id, role=r.value))
     session.flush()
+    from gongshu.kernel.identity.tokens import forget_token_actors  # tokens build actors from here
+
+    forget_token_actors(session)  # R5: token actors kept by this process take the new role at once
     record(
         session,
         actor or SYSTEM,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import threading
+import time
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
@@ -84,14 +87,67 @@ def issue_token(
     return raw, token
 
 
+# R5: actors resolved from tokens, kept `settings.api_token_cache_seconds` per process:
+# (database URL, SM3 digest of the whole token) → (actor, kept until (monotonic), token expiry).
+_actors: dict[tuple[str, str], tuple[Actor, float, dt.datetime]] = {}
+_actors_lock = threading.Lock()
+_ACTORS_MAX = 4096
+_FORGET = "gongshu_forget_token_actors"
+_epoch = [0]  # bumped by every forgetting: an actor read before it is not kept after it
+
+
+def _forget_all() -> None:
+    with _actors_lock:
+        _actors.clear()
+        _epoch[0] += 1
+
+
+def forget_token_actors(session: Session | None = None) -> None:
+    """R5: forget every kept token actor of this process — now and, given the session of the change (a
+    revocation, a role granted), again once its transaction ends, so that no request resolving the token
+    meanwhile keeps the state from before the commit."""
+    _forget_all()
+    if session is not None:
+        session.info[_FORGET] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_transaction(session: Session, *_: Any) -> None:
+    if session.info.pop(_FORGET, False):
+        _forget_all()
+
+
 def resolve_api_token(session: Session, raw: str) -> Actor:
     """R5: the actor of a Bearer token (via="token"). Refuses with 401 `auth.token_invalid`,
-    `auth.token_revoked` or `auth.token_expired`. Reads only."""
-    m = TOKEN_SHAPE.match(raw.strip())
+    `auth.token_revoked` or `auth.token_expired`. Reads only. A resolved actor is kept for
+    `settings.api_token_cache_seconds` (never past the token's expiry); revoking a token forgets the kept
+    actors of this process at once, other processes within that time."""
+    raw = raw.strip()
+    m = TOKEN_SHAPE.match(raw)
     if not m:
         raise _invalid()
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == m.group(1)))
-    if token is None or not constant_time_equal(token.token_hash, sm3_hex(raw.strip().encode())):
+    digest = sm3_hex(raw.encode())
+    keep = get_settings().api_token_cache_seconds
+    key = (str(session.get_bind().engine.url), digest)
+    if keep > 0:
+        kept = _actors.get(key)
+        if kept is not None and time.monotonic() < kept[1] and now() < kept[2]:
+            return kept[0]
+    epoch = _epoch[0]
+    actor, expires_at = _resolve(session, m.group(1), digest)
+    if keep > 0:
+        with _actors_lock:
+            if len(_actors) >= _ACTORS_MAX:
+                _actors.clear()
+            if epoch == _epoch[0]:  # no revocation or role grant since the read
+                _actors[key] = (actor, time.monotonic() + keep, expires_at)
+    return actor
+
+
+def _resolve(session: Session, prefix: str, digest: str) -> tuple[Actor, dt.datetime]:
+    token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    if token is None or not constant_time_equal(token.token_hash, digest):
         raise _invalid()
     if token.revoked_at is not None:
         raise Unauthenticated("auth.token_revoked", "API 令牌已被撤销", "The API token was revoked")
@@ -105,7 +161,7 @@ def resolve_api_token(session: Session, raw: str) -> Actor:
     user = session.get(User, token.user_id)
     if user is None or not user.active:
         raise _invalid()
-    return build_actor(session, user, via="token")
+    return build_actor(session, user, via="token"), token.expires_at
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
@@ -133,6 +189,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         return token
     token.revoked_at = now()
     session.flush()
+    forget_token_actors(session)
     record(
         session,
         actor,
