@@ -142,9 +142,14 @@ def child_ingest(code: str, path: str) -> None:
     t0 = time.perf_counter()
     report = ingest_file(SYSTEM, code, Path(path))
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The checking worker process of a large file (gongshu.aggregation.checker), ended by now.
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: the latter keeps the RSS of the (large) bench process this one was forked from.
+    from gongshu.aggregation.checker import _peak_mb
+
+    peak = _peak_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The checking worker process of a large file reports its own peak (gongshu.aggregation.checker).
+    from gongshu.aggregation.checker import last_worker
+
+    worker = last_worker.get("peak_mb", 0.0)
     print(
         json.dumps(
             {"seconds": seconds, "peak_mb": peak, "worker_mb": worker, "status": report["status"], **report},

@@ -29,8 +29,9 @@ from gongshu.kernel import timeutil
 from gongshu.kernel.errors import GongshuError
 from gongshu.quality.checks import check_column
 from gongshu.quality.quarantine import judge
-from gongshu.quality.rules import RuleSpec
+from gongshu.quality.rulespec import RuleSpec
 
+last_worker: dict[str, float] = {}  # what the last worker reported at its end (its peak memory)
 AHEAD = 2  # checked chunks the worker may send before the loader takes them (each ~50k rows)
 
 
@@ -137,6 +138,18 @@ def _read_frame(inp: BinaryIO) -> Any:
     return pickle.loads(data)
 
 
+def _peak_mb() -> float:
+    """This process's peak memory since it started (VmHWM: unlike `ru_maxrss`, not inherited from the
+    process it was forked from before its exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _work(inp: BinaryIO, out: BinaryIO) -> None:
     """The worker: read the job, then read, check and send each chunk (one go-ahead byte from the loader
     per chunk taken keeps it at most `AHEAD` chunks ahead)."""
@@ -154,7 +167,7 @@ def _work(inp: BinaryIO, out: BinaryIO) -> None:
                 credit += 1
             _frame(out, ("chunk", part))
             credit -= 1
-        _frame(out, ("end", None))
+        _frame(out, ("end", {"peak_mb": _peak_mb()}))
     except BrokenPipeError:
         return
     except BaseException as exc:
@@ -183,6 +196,7 @@ def in_worker(
             except EOFError:
                 raise RuntimeError("the checking process ended without finishing the file") from None
             if kind == "end":
+                last_worker.update(payload or {})
                 return
             if kind != "chunk":
                 _raise(kind, payload)

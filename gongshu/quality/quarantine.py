@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from gongshu.quality.checks import ColumnResult, message
-from gongshu.quality.rules import RuleSpec
+from gongshu.quality.rulespec import RuleSpec
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import JSON, String, UniqueConstraint, delete, select
@@ -18,6 +17,7 @@ from gongshu.kernel.db import Base
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
+from gongshu.quality.rulespec import RuleSpec
 
 RULE_KINDS = ("enum", "range", "pattern", "date_range", "complete")
 
@@ -36,15 +36,6 @@ class QualityRule(Base):
     kind: Mapped[str] = mapped_column(String(20))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(default=now)
-
-
-@dataclass
-class RuleSpec:
-    """R13: a rule as the checks read it (detached from the database)."""
-
-    item: str
-    kind: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _invalid(field: str, zh: str, en: str) -> ValidationFailed:

@@ -38,9 +38,10 @@ def _any(mask: pa.Array) -> bool:
 
 def halfwidth(arr: pa.Array) -> pa.Array:
     """R13: full-width digits, letters and date punctuation become their half-width forms."""
-    raw = arr.cast(pa.binary())  # every full-width form (U+FF00..U+FF5F) starts EF BC or EF BD in UTF-8
-    if not (_any(pc.match_substring(raw, b"\xef\xbc")) or _any(pc.match_substring(raw, b"\xef\xbd"))):
-        return arr  # the usual case: one byte scan instead of a regular expression
+    # Every full-width form (U+FF00..U+FF5F) starts with the byte EF in UTF-8 (as do few other characters):
+    # the usual case, no such byte, costs one byte scan instead of a regular expression.
+    if not _any(pc.match_substring(arr.cast(pa.binary()), b"\xef")):
+        return arr
     mask = pc.fill_null(pc.match_substring_regex(arr, pattern=FULLWIDTH), False)
     idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     if not len(idx):
