@@ -174,18 +174,36 @@ def _work(inp: BinaryIO, out: BinaryIO) -> None:
         _frame(out, _error_state(exc))
 
 
+def start_worker() -> subprocess.Popen[bytes]:
+    """Start a checking process now (its imports then overlap the loader's own preparation); it waits
+    for its job on its standard input. `in_worker` hands it the job; `stop_worker` ends it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gongshu.aggregation.checker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """End a checking process, whether or not it got its job or finished it (idempotent)."""
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(5)
+
+
 def in_worker(
     where: Reopen,
     items: list[dict[str, Any]],
     key_item: str,
     mapping: dict[str, str],
     rules: list[RuleSpec],
+    proc: subprocess.Popen[bytes] | None = None,
 ) -> Iterator[Checked]:
-    """`checked` run in a worker process (`python -m gongshu.aggregation.checker`); the chunks come back
-    in order. A consumer that stops early (or fails) ends the worker."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gongshu.aggregation.checker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+    """`checked` run in a worker process (`python -m gongshu.aggregation.checker`; `proc` if started
+    already); the chunks come back in order. A consumer that stops early (or fails) ends the worker."""
+    proc = proc or start_worker()
     assert proc.stdin is not None and proc.stdout is not None
     try:
         pickle.dump((where, items, key_item, mapping, rules, timeutil._frozen), proc.stdin)
@@ -204,12 +222,7 @@ def in_worker(
             proc.stdin.flush()
             yield payload
     finally:
-        for pipe in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(5)
+        stop_worker(proc)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Any failure leaves the resource's data as it was and the batch `failed`.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,7 +21,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gongshu.aggregation.checker import Reopen, checked, in_worker
+from gongshu.aggregation.checker import Reopen, checked, in_worker, start_worker, stop_worker
 from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
@@ -55,12 +56,20 @@ def ingest_file(
     batch_rows: int = BATCH_ROWS,
     **options: Any,
 ) -> dict[str, Any]:
-    """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report."""
-    src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+    """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report. A large
+    file is checked by a worker process, started first so that its start-up overlaps the opening."""
     threshold = get_settings().ingest_worker_min_bytes
-    if "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size:
-        options["reopen"] = Reopen(str(path), src.encoding, src.format, batch_rows)
-    return ingest_source(actor, resource_code, src, filename=filename or Path(path).name, **options)
+    big = "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size
+    proc = start_worker() if big else None
+    try:
+        src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+        if proc is not None:
+            options["reopen"] = Reopen(str(path), src.encoding, src.format, batch_rows)
+            options["worker"] = proc
+        return ingest_source(actor, resource_code, src, filename=filename or Path(path).name, **options)
+    finally:
+        if proc is not None:
+            stop_worker(proc)
 
 
 def _open_batch(
@@ -129,6 +138,7 @@ def ingest_source(
     progress: Progress | None = None,
     before_commit: Callable[[], None] | None = None,
     reopen: Reopen | None = None,
+    worker: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, Any]:
     """R7 R13: load an opened source into a resource; returns the batch report. With `reopen`, the file
     is read and checked again by a worker process (`aggregation.checker`) while this one loads."""
@@ -162,6 +172,7 @@ def ingest_source(
             progress=progress,
             before_commit=before_commit,
             reopen=reopen,
+            worker=worker,
         )
     except BaseException as exc:
         error = (
@@ -196,6 +207,7 @@ def _load(
     progress: Progress | None,
     before_commit: Callable[[], None] | None,
     reopen: Reopen | None = None,
+    worker: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, Any]:
     """Stage on one connection, then apply in one transaction on the same connection — or, for the
     first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
@@ -222,6 +234,7 @@ def _load(
                         url=url,
                         progress=progress,
                         reopen=reopen,
+                        worker=worker,
                     )
                     report = _commit(
                         s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
@@ -246,6 +259,7 @@ def _load(
                 url=url,
                 progress=progress,
                 reopen=reopen,
+                worker=worker,
             )
             loader.stage_deletes(_canonical_keys(res, keys))
         conn.execution_options(gongshu_readonly=False)
@@ -278,6 +292,7 @@ def _stage(
     url: str | None,
     progress: Progress | None,
     reopen: Reopen | None = None,
+    worker: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, int]:
     """R13 before the load: the checked chunks' refused cells to quarantine, accepted rows staged with
     their lineage; then de-duplicate and complete. Returns the counts."""
@@ -291,7 +306,7 @@ def _stage(
         close = getattr(src.chunks, "close", None)
         if close is not None:
             close()  # the worker reads the file again
-        parts = in_worker(reopen, res.items, res.key_item, mapping, rules)
+        parts = in_worker(reopen, res.items, res.key_item, mapping, rules, worker)
     else:
         parts = checked(res.items, res.key_item, src, mapping, rules)
     try:
