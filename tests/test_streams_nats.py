@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from nats.js.errors import NotFoundError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_streams_sse import GRANTED, IDS, load, reads, row, stream_city
 
 from gongshu.kernel.access.grants import revoke_grant
-from gongshu.kernel.db import session_scope
+from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Forbidden
 from gongshu.sharing import nats_bridge
 from gongshu.sharing.nats_bridge import NatsNames
@@ -180,3 +182,45 @@ def test_r26_nats_delivery_refuses_another_organisations_grant(
             await nc.close()
 
     asyncio.run(run())
+
+
+def test_r19_the_scheduled_job_delivers_every_stream_grant_until_it_ends(
+    db_clean: str, session: Session, tmp_path: Path, names: NatsNames
+) -> None:
+    """The `sharing.stream_publish` job's half for consumers: each stream grant's events reach its subject
+    without anyone calling the delivery by hand; a revoked grant gets one `end` and is not tried again."""
+    c = stream_city(session)
+    gid = c["grant_id"]
+
+    async def run() -> tuple[Any, ...]:
+        nc, js = await nats_bridge.connect(NATS_URL)
+        try:
+            await nats_bridge.ensure_streams(js, names)
+            sub = await nats_bridge.subscribe_grant(js, gid, "police-job", names)
+            load(c, tmp_path, db_clean, [row(0, "甲"), row(1, "乙")], "a.csv")
+            first = await nats_bridge.deliver_grants(js, names, url=db_clean)
+            got = await _fetch(sub, 3)  # two changes and the batch's receipt
+            again = await nats_bridge.deliver_grants(js, names, url=db_clean)
+            quiet = await _nothing_more(sub)
+            with session_scope(db_clean) as s:
+                revoke_grant(s, c["reviewer"], gid, reason="用途变更", provider_org_id=c["civil"].id)
+            load(c, tmp_path, db_clean, [row(2, "丙")], "b.csv")
+            ended = await nats_bridge.deliver_grants(js, names, url=db_clean)
+            end = await _fetch(sub, 1)
+            after = await nats_bridge.deliver_grants(js, names, url=db_clean)
+            return first, got, again, quiet, ended, end, after
+        finally:
+            await nc.close()
+
+    first, got, again, quiet, ended, end, after = asyncio.run(run())
+    assert first[gid].delivered == 2 and [k for k, _ in got] == ["change", "change", "receipt"]
+    assert set(got[0][1]["record"]) == set(GRANTED) and got[0][1]["record"]["full_name"] == "甲"
+    assert verify_receipt(got[2][1]).valid
+    assert again[gid].delivered == 0 and quiet
+    assert ended[gid].ended and end[0][0] == "end" and "丙" not in json.dumps(end, ensure_ascii=False)
+    assert gid not in after  # ended: not tried again
+    with read_scope(db_clean) as s:  # the reads were audited as the platform acting for the police
+        labels = s.scalars(
+            select(AuditEntry.actor_label).where(AuditEntry.action == "data.read", AuditEntry.grant_id == gid)
+        ).all()
+    assert labels and all(label.startswith("delivery@") for label in labels)

@@ -1,5 +1,6 @@
 """R19 (method 4): the background job of the NATS stream backend — publish the resources' new changes to
-JetStream (only when `stream_backend` is "nats"; the embedded SSE backend reads the feed directly)."""
+JetStream and deliver every stream grant's events to its subject (only when `stream_backend` is "nats";
+the embedded SSE backend reads the feed directly)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ async def _publish_once() -> int:
     nc, js = await nats_bridge.connect()
     try:
         await nats_bridge.ensure_streams(js)
-        return await nats_bridge.publish_changes(js)
+        published = await nats_bridge.publish_changes(js)
+        delivered = await nats_bridge.deliver_grants(js)
+        return published + sum(d.delivered for d in delivered.values())
     finally:
         await nc.close()
 
 
 @job("sharing.stream_publish", every_seconds=5)
 def stream_publish_job(session: Session) -> None:
-    """R19: publish new change events to NATS JetStream (stream backend "nats" only)."""
+    """R19: publish new change events to NATS JetStream, then deliver each stream grant's pending events to
+    its subject (stream backend "nats" only)."""
     if get_settings().stream_backend != "nats":
         return
     asyncio.run(_publish_once())

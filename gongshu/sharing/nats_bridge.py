@@ -8,7 +8,9 @@ Two halves:
 * the delivery of one grant (`deliver_to_nats`) asks the access decision point per batch, projects the
   events on the granted items and rows, audits the read, and publishes them with the batch's sealed
   receipt to `gongshu.grants.<grant_id>` (kept in the stream GONGSHU_GRANTS); a refusal (revoked or
-  expired grant) publishes an `end` message with its reason, is audited, and stops the delivery.
+  expired grant) publishes an `end` message with its reason, is audited, and stops the delivery. The
+  `sharing.stream_publish` job runs both halves every few seconds: the publisher, then `deliver_grants`
+  for every stream grant in its period (the platform acting for the consumer organisation).
 
 Security (R26): the raw `gongshu.changes.>` subjects carry every item and are internal to the platform.
 The NATS account of a consumer must be allowed to subscribe to `gongshu.grants.<its grant ids>` (and the
@@ -32,6 +34,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from sqlalchemy import select
 
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.service import AccessDenied, record_denial
@@ -40,6 +43,7 @@ from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Forbidden, NotFound
 from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.timeutil import now
 from gongshu.sharing import streams
 from gongshu.store import service as store
 
@@ -79,6 +83,7 @@ class BridgeState:
     path: Path
     changes: dict[str, int] = field(default_factory=dict)
     grants: dict[str, int] = field(default_factory=dict)
+    ended: dict[str, str] = field(default_factory=dict)  # grant id → the refusal that ended its delivery
 
     @classmethod
     def load(cls, names: NatsNames = DEFAULT_NAMES) -> BridgeState:
@@ -86,12 +91,15 @@ class BridgeState:
         if not path.exists():
             return cls(path)
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(path, dict(data.get("changes", {})), dict(data.get("grants", {})))
+        return cls(
+            path, dict(data.get("changes", {})), dict(data.get("grants", {})), dict(data.get("ended", {}))
+        )
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"changes": self.changes, "grants": self.grants}), encoding="utf-8")
+        body = {"changes": self.changes, "grants": self.grants, "ended": self.ended}
+        tmp.write_text(json.dumps(body), encoding="utf-8")
         os.replace(tmp, self.path)
 
 
@@ -237,6 +245,33 @@ async def deliver_to_nats(
         after = batch.cursor
         state.grants[str(grant_id)] = after
         state.save()
+
+
+async def deliver_grants(
+    js: JetStreamContext, names: NatsNames = DEFAULT_NAMES, url: str | None = None
+) -> dict[int, GrantDelivery]:
+    """R19, R26: the scheduled half of the NATS backend — every stream grant in its period gets its
+    pending events on its subject, delivered by the platform acting for the consumer organisation (its
+    data officer role), each batch decided, audited and receipted (`deliver_to_nats`). A grant whose
+    delivery was refused (revoked, expired) gets its one `end` message and is not tried again."""
+    from gongshu.sharing.delivery_rows import system_consumer
+
+    state = BridgeState.load(names)
+    with read_scope(url) as s:
+        rows = s.execute(
+            select(Grant.id, Grant.consumer_org_id)
+            .where(Grant.delivery_method == streams.METHOD, Grant.valid_from <= now())
+            .order_by(Grant.id)
+        ).all()
+        todo = [(gid, system_consumer(s, org)) for gid, org in rows if str(gid) not in state.ended]
+    out: dict[int, GrantDelivery] = {}
+    for gid, actor in todo:
+        out[gid] = result = await deliver_to_nats(actor, gid, js=js, names=names, url=url)
+        if result.ended:
+            state = BridgeState.load(names)
+            state.ended[str(gid)] = result.ended
+            state.save()
+    return out
 
 
 async def follow(
