@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import pickle
 import subprocess
 import sys
@@ -101,6 +102,7 @@ class Reopen:
     encoding: str
     format: str
     batch_rows: int
+    skip_chunks: int = 0  # the first chunks, which the loader checks itself
 
 
 def _error_state(exc: BaseException) -> tuple[str, Any]:
@@ -160,6 +162,8 @@ def _work(inp: BinaryIO, out: BinaryIO) -> None:
         src = open_source(
             Path(where.path), encoding=where.encoding, fmt=where.format, batch_rows=where.batch_rows
         )
+        # The loader checks the first chunks itself while this process starts: read past them.
+        src.chunks = itertools.islice(src.chunks, where.skip_chunks, None)
         for part in checked(items, key_item, src, mapping, rules):
             while credit <= 0:
                 if not inp.read(1):

@@ -94,7 +94,7 @@ class Transcoder(io.RawIOBase):
         self.offset += len(data)
         if self.line + len(text) > LINE_CAP:  # only then can a line be too long: look closer
             parts = text.split("\n")
-            longest = max(self.line + len(parts[0]), *(len(p) for p in parts[1:]))
+            longest = max([self.line + len(parts[0]), *(len(p) for p in parts[1:])])  # one part: no newline
             if longest > LINE_CAP:
                 raise ingest_error(
                     "ingest.line_too_long",

@@ -10,10 +10,12 @@ Any failure leaves the resource's data as it was and the batch `failed`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gongshu.aggregation.checker import Reopen, checked, in_worker, start_worker, stop_worker
+from gongshu.aggregation.checker import Checked, Reopen, checked, in_worker, start_worker, stop_worker
 from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
@@ -42,6 +44,7 @@ Progress = Callable[[int], None]
 # The load connection's page cache (SQLite's default is 2 MB): it does not touch durability, and the
 # connection is discarded after the load.
 SQLITE_LOAD_PRAGMAS = ("cache_size=-65536",)
+FIRST_HERE = 1  # chunks of a large file checked by the loader itself while its worker starts
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of a loading batch (stale after an hour of silence)
 
 
@@ -303,10 +306,17 @@ def _stage(
     # (Its batch commits or fails with the one transaction, so it is never left half-loaded.)
     beats = not (loader.direct and not loader.pg)
     if reopen is not None:
+        # The first chunk is checked here, from the file as already opened, while the worker starts (it
+        # reads past that chunk); the worker checks the rest.
+        first = Source(src.columns, src.encoding, src.format, itertools.islice(src.chunks, FIRST_HERE))
+        head = list(checked(res.items, res.key_item, first, mapping, rules))
         close = getattr(src.chunks, "close", None)
         if close is not None:
             close()  # the worker reads the file again
-        parts = in_worker(reopen, res.items, res.key_item, mapping, rules, worker)
+        parts: Iterator[Checked] = iter(head)
+        if len(head) == FIRST_HERE:  # more may follow
+            where = dataclasses.replace(reopen, skip_chunks=FIRST_HERE)
+            parts = itertools.chain(head, in_worker(where, res.items, res.key_item, mapping, rules, worker))
     else:
         parts = checked(res.items, res.key_item, src, mapping, rules)
     try:
