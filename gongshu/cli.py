@@ -133,6 +133,13 @@ def demo() -> None:
         )
         console.print(f"data stream of {sh.stream_user} (API token shown only now):", soft_wrap=True)
         print(sh.stream_curl)
+    if report.objection_case_id is not None:
+        console.print(
+            f"demo objection #{report.objection_case_id}: zhangsan's household address, waiting for "
+            "public_security.data (/data/objections/" + str(report.objection_case_id) + "); zhangsan sees "
+            "his records at /my/data",
+            soft_wrap=True,
+        )
     table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
     for username, org, roles in report.logins:
         table.add_row(username, org, roles)

@@ -57,10 +57,36 @@ def test_r7_r11_r12_demo_records_load_through_the_pipeline_idempotently(
         overdue = store.get_resource(s, codes[data.OVERDUE]).last_loaded_at
         checked = s.scalar(select(func.count()).select_from(QualityCheck))
     assert len(rows) == 2998 and refused == {"id.check_digit", "type.date"}
-    assert all(check_id_number(r["id_number"]).valid and r["id_number"][:6] in data.DISTRICTS for r in rows)
+    city = {c[0] for c in data.city_residents()}  # the demo's person accounts, keyed by the city's code
+    assert city <= {r["id_number"] for r in rows}
+    assert all(check_id_number(r["id_number"]).valid for r in rows)
+    assert all(r["id_number"][:6] in data.DISTRICTS for r in rows if r["id_number"] not in city)
     assert all(r["person_name"][0] in data.SURNAMES for r in rows)
     assert all(check_uscc(f["uscc"]).valid for f in firms)
     assert overdue is not None and now() - overdue > dt.timedelta(days=data.OVERDUE_DAYS - 1)
     assert checked == 4  # what was loaded was re-checked (R13), so the quality pages have figures
     again = data.load_demo_data(db_clean, persons=3000, companies=200)
     assert again.loaded == {} and sorted(again.skipped) == sorted(NAMES)
+
+
+def test_r14_demo_person_sees_own_records_and_has_an_objection_waiting(db_clean: str) -> None:
+    """The demo's 张三 finds his population record under "my data" and has objected to his address: the
+    case waits for public security, with the evidence attached (issue demo: an objection in progress)."""
+    from gongshu.demo.load import _objection, load_demo
+    from gongshu.kernel.identity.models import User
+    from gongshu.kernel.identity.service import build_actor
+    from gongshu.kernel.workflow.models import Case
+    from gongshu.quality.objections import my_data
+
+    load_demo(db_clean)
+    data.load_demo_data(db_clean, persons=2000, companies=100)
+    case_id = _objection(db_clean)
+    assert case_id is not None
+    with read_scope(db_clean) as s:
+        user = s.scalar(select(User).where(User.username == "zhangsan"))
+        assert user is not None
+        mine = my_data(s, build_actor(s, user))
+        assert any(d["entry"].name == data.POPULATION and d["rows"][0]["person_name"] == "张三" for d in mine)
+        case = s.get(Case, case_id)
+        assert case is not None and case.kind == "objection" and case.status == "in_review"
+        assert case.payload["field"] == "household_address" and case.payload["claimed_value"]

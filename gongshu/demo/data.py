@@ -112,6 +112,20 @@ def residents(n: int, rnd: random.Random) -> list[tuple[str, str, str, dt.date, 
     return out
 
 
+def city_residents() -> list[tuple[str, str, str, dt.date, str]]:
+    """The demo city's person accounts (张三, 李四, 王芳) as residents, so that their own records (R14) are
+    in the population base: what they see under "my data" and object to."""
+    from gongshu.demo.city import CITY_REGION
+    from gongshu.demo.city import PERSONS as ACCOUNTS
+
+    district = next(iter(DISTRICTS))  # their address district (their ID numbers carry the city's code)
+    out = []
+    for _username, name, birth, seq in ACCOUNTS:
+        born = dt.date.fromisoformat(birth)
+        out.append((make_id_number(CITY_REGION, born, seq), name, "男" if seq % 2 else "女", born, district))
+    return out
+
+
 def _population_rows(
     people: list[tuple[str, str, str, dt.date, str]], rnd: random.Random
 ) -> Iterator[list[object]]:
@@ -226,7 +240,7 @@ def load_demo_data(
     re-check what was loaded (R13) so that the quality pages have figures."""
     report = DataReport()
     rnd = random.Random(seed)
-    people = residents(persons, rnd)
+    people = [*city_residents(), *residents(persons, rnd)][:persons]
     with tempfile.TemporaryDirectory(prefix="gongshu-demo-") as tmp:
         folder = Path(tmp)
         plan = [

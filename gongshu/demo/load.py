@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.demo.city import (
@@ -37,6 +38,7 @@ class DemoReport:
     catalog_entries: int = 0
     data_loaded: list[str] = field(default_factory=list)  # resources given demo records
     sharing: Any = None  # gongshu.demo.sharing.SharingReport, when the city was just created
+    objection_case_id: int | None = None  # R14: 张三's objection, waiting for the provider
 
 
 _demo_hash: list[str] = []
@@ -154,4 +156,36 @@ def load_demo(url: str | None = None, *, data: bool | None = None) -> DemoReport
         from gongshu.demo.sharing import load_sharing
 
         report.sharing = load_sharing(url)
+    if report.created and report.data_loaded:
+        report.objection_case_id = _objection(url)
     return report
+
+
+def _objection(url: str | None) -> int | None:
+    """R14: 张三 objects to his household address in the population base (with a note as evidence); the
+    case waits for public security within the policy's working days."""
+    from gongshu.demo.data import POPULATION
+    from gongshu.kernel.db import session_scope
+    from gongshu.kernel.identity.service import build_actor
+    from gongshu.quality.objections import file_objection, my_data
+
+    username, name = PERSONS[0][0], PERSONS[0][1]
+    with session_scope(url) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            return None
+        actor = build_actor(session, user)
+        mine = my_data(session, actor)  # what 张三 sees under "my data" (his reads are audited, R26)
+        code = next((d["entry"].resource_code for d in mine if d["entry"].name == POPULATION), None)
+        if code is None:
+            return None
+        case = file_objection(
+            session,
+            actor,
+            code,
+            field="household_address",
+            claimed_value="福建省厦门市思明区鹭江道100号",
+            reason=f"{name}已于去年迁居，户籍地址登记的仍是旧址。",
+            evidence=("迁居说明.txt", "户籍迁移已于派出所办理，附受理回执编号 XM-2025-0312。".encode()),
+        )
+        return case.id
