@@ -216,6 +216,29 @@ def _load(
     first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
     conn = get_engine(url).connect()
     names = [str(i["name"]) for i in res.items]
+
+    def stage(loader: Loader) -> dict[str, int]:
+        return _stage(
+            loader,
+            res,
+            batch_id,
+            src,
+            mapping,
+            rules,
+            source=source,
+            url=url,
+            progress=progress,
+            reopen=reopen,
+            worker=worker,
+        )
+
+    def finish(s: Session, loader: Loader, counts: dict[str, int]) -> dict[str, Any]:
+        report = _commit(s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref)
+        if before_commit:
+            before_commit()
+        s.commit()
+        return report
+
     try:
         if conn.dialect.name == "sqlite":  # this connection is discarded after the load (see below)
             raw = conn.connection.driver_connection  # outside any transaction: no BEGIN for a pragma
@@ -226,55 +249,18 @@ def _load(
                 _lock(s, res)  # from here to the commit, no other load of this resource runs
                 if _is_empty(s, res):
                     loader = Loader(conn, res.table_name, names, res.key_item, batch_id, direct=True)
-                    counts = _stage(
-                        loader,
-                        res,
-                        batch_id,
-                        src,
-                        mapping,
-                        rules,
-                        source=source,
-                        url=url,
-                        progress=progress,
-                        reopen=reopen,
-                        worker=worker,
-                    )
-                    report = _commit(
-                        s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
-                    )
-                    if before_commit:
-                        before_commit()
-                    s.commit()
-                    return report
+                    return finish(s, loader, stage(loader))
                 s.rollback()
         loader = Loader(conn, res.table_name, names, res.key_item, batch_id)
         # Staging touches only temporary tables: on SQLite it runs without the database's write lock.
         conn.execution_options(gongshu_readonly=conn.dialect.name == "sqlite")
         with conn.begin():
-            counts = _stage(
-                loader,
-                res,
-                batch_id,
-                src,
-                mapping,
-                rules,
-                source=source,
-                url=url,
-                progress=progress,
-                reopen=reopen,
-                worker=worker,
-            )
+            counts = stage(loader)
             loader.stage_deletes(_canonical_keys(res, keys))
         conn.execution_options(gongshu_readonly=False)
         with Session(bind=conn) as s:
             s.connection()
-            report = _commit(
-                s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref
-            )
-            if before_commit:
-                before_commit()
-            s.commit()
-            return report
+            return finish(s, loader, counts)
     except BaseException:
         conn.rollback()
         raise
