@@ -20,11 +20,13 @@ from gongshu.demo.city import (
 )
 from gongshu.kernel.identifiers.checks import make_id_number, make_uscc
 from gongshu.kernel.identity import service as identity
+from gongshu.kernel.identity import totp
 from gongshu.kernel.identity.models import User
 from gongshu.kernel.identity.passwords import hash_password
 
 DEMO_PASSWORD = "Demo2026gongshu"
-# The demo administrators' TOTP secret, printed so that an authenticator app can be set up for the demo.
+# The demo administrators' TOTP secret, printed so that an authenticator app can be set up for the demo
+# (stored encrypted like any other, R5/R26).
 DEMO_TOTP_SECRET = "GONGSHUDEMOTOTPSECRETAAAAAAAAAAA"
 
 
@@ -78,7 +80,7 @@ def load_city(session: Session) -> DemoReport:
     for username, name, org_code, roles in PLATFORM_USERS:
         user = _user(session, username, name, org_code, roles)
         if "admin" in roles:
-            user.totp_secret = DEMO_TOTP_SECRET
+            user.totp_secret = totp.encrypt_stored_secret(DEMO_TOTP_SECRET)
             user.totp_enabled = True
             report.totp_users.append(username)
         report.logins.append((username, org_code, ",".join(roles)))

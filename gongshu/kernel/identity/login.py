@@ -205,7 +205,7 @@ def verify_second_factor(session: Session, user_id: int, code: str, ip: str | No
             "Enter the one-time code of your authenticator",
             field="code",
         )
-    if not totp.verify_code(user.totp_secret, code):
+    if not totp.verify_user_code(user, code):
         _fail(session, user, ip, step="totp", error=_totp_invalid())
     record_login_success(session, user, ip, second_factor=True)
     return user

@@ -88,7 +88,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # R5/R26: the TOTP secret encrypted at rest (`sm4:1:…`, see identity.totp); a clear base32 secret of
+    # before the encryption is still read, and encrypted at its next successful verification.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=now)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)

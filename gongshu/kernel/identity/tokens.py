@@ -1,16 +1,23 @@
 """R5: API tokens — machine credentials of a user, shaped `gs_<prefix>_<secret>`. The prefix finds the
-row; only the SM3 digest of the whole token is stored, so the token is shown once, when issued."""
+row; only the SM3 digest of the whole token is stored, so the token is shown once, when issued.
+
+R5/R26: `ApiToken.last_used_at` tells the owner (token lists, `GET /api/v1/auth/tokens`) when a token was
+last used, to the minute: it is written only when a token is resolved from the database (not from the
+per-process cache of actors) and at most once a minute per token, in a short transaction of its own that
+never makes the request fail.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import threading
 import time
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
@@ -24,6 +31,11 @@ from gongshu.kernel.timeutil import CHINA, now
 
 TOKEN_SHAPE = re.compile(r"^gs_([0-9a-f]{12})_([A-Za-z0-9_\-]{40,64})$")
 MAX_DAYS = 366
+USE_NOTED_EVERY = dt.timedelta(minutes=1)
+"""R5: `last_used_at` is written at most this often per token."""
+_NOTE_WAIT_MS = 200  # how long noting a use may wait for a lock (SQLite's database, PostgreSQL's row)
+
+log = logging.getLogger("gongshu.identity")
 
 
 def _invalid() -> Unauthenticated:
@@ -120,9 +132,10 @@ def _forget_after_transaction(session: Session, *_: Any) -> None:
 
 def resolve_api_token(session: Session, raw: str) -> Actor:
     """R5: the actor of a Bearer token (via="token"). Refuses with 401 `auth.token_invalid`,
-    `auth.token_revoked` or `auth.token_expired`. Reads only. A resolved actor is kept for
+    `auth.token_revoked` or `auth.token_expired`. Reads only, in `session`. A resolved actor is kept for
     `settings.api_token_cache_seconds` (never past the token's expiry); revoking a token forgets the kept
-    actors of this process at once, other processes within that time."""
+    actors of this process at once, other processes within that time. A token read from the database has
+    its use noted (`last_used_at`, at most once a minute: `_note_use`)."""
     raw = raw.strip()
     m = TOKEN_SHAPE.match(raw)
     if not m:
@@ -135,7 +148,10 @@ def resolve_api_token(session: Session, raw: str) -> Actor:
         if kept is not None and time.monotonic() < kept[1] and now() < kept[2]:
             return kept[0]
     epoch = _epoch[0]
-    actor, expires_at = _resolve(session, m.group(1), digest)
+    actor, expires_at, token_id, last_used_at = _resolve(session, m.group(1), digest)
+    used_at = now()
+    if last_used_at is None or used_at - last_used_at >= USE_NOTED_EVERY:
+        _note_use(session.get_bind().engine, token_id, used_at)
     if keep > 0:
         with _actors_lock:
             if len(_actors) >= _ACTORS_MAX:
@@ -145,7 +161,9 @@ def resolve_api_token(session: Session, raw: str) -> Actor:
     return actor
 
 
-def _resolve(session: Session, prefix: str, digest: str) -> tuple[Actor, dt.datetime]:
+def _resolve(
+    session: Session, prefix: str, digest: str
+) -> tuple[Actor, dt.datetime, int, dt.datetime | None]:
     token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
     if token is None or not constant_time_equal(token.token_hash, digest):
         raise _invalid()
@@ -161,7 +179,44 @@ def _resolve(session: Session, prefix: str, digest: str) -> tuple[Actor, dt.date
     user = session.get(User, token.user_id)
     if user is None or not user.active:
         raise _invalid()
-    return build_actor(session, user, via="token"), token.expires_at
+    return build_actor(session, user, via="token"), token.expires_at, token.id, token.last_used_at
+
+
+def _note_use(engine: Engine, token_id: int, used_at: dt.datetime) -> None:
+    """R5: set the token's `last_used_at`, unless another request did within `USE_NOTED_EVERY`. A short
+    transaction on a connection of its own (the resolving session only reads, and is rolled back): it
+    waits at most `_NOTE_WAIT_MS` for a lock — SQLite's database lock held by a writer, PostgreSQL's row
+    lock — and any failure is logged and ignored, so that a read request never fails for it (R26)."""
+    writer = engine.execution_options(gongshu_readonly=False)  # SQLite: BEGIN IMMEDIATE, not deferred
+    stmt = (
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= used_at - USE_NOTED_EVERY),
+        )
+        .values(last_used_at=used_at)
+    )
+    try:
+        with writer.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            raw: Any = conn.connection.driver_connection if sqlite else None
+            if sqlite:  # outside any transaction (the driver runs in autocommit: see kernel.db)
+                waited = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute(f"PRAGMA busy_timeout={_NOTE_WAIT_MS}")
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_NOTE_WAIT_MS}ms'")
+                    conn.execute(stmt)
+            finally:
+                if sqlite:
+                    try:
+                        raw.execute(f"PRAGMA busy_timeout={int(waited)}")
+                    except Exception:
+                        conn.invalidate()  # never back to the pool with the short wait
+                        raise
+    except Exception as exc:  # noting a use must never fail the request
+        log.warning("the use of API token %s was not noted: %s", token_id, exc)
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:

@@ -5,6 +5,12 @@ log in with a one-time code; any other user may choose to. Enrolment shows a fre
 stored only once the user proves, with a valid code, that their authenticator holds it. Until then the
 secret travels in the enrolment form, bound to the user by an HMAC-SM3 proof under the platform's key,
 so that showing the enrolment page writes nothing.
+
+R5/R26: the stored secret is encrypted at rest (`User.totp_secret` holds `sm4:1:…`, SM4 + HMAC-SM3 under
+the platform's secret key, as the passwords of pulled databases are: `gongshu.kernel.crypto.sm4`). A clear
+base32 secret — written before secrets were encrypted, and left by the migration that encrypts them only
+when it could not reach the platform's key — is recognised by the missing prefix, still verifies, and is
+replaced by its encrypted form at its next successful verification (`verify_user_code`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.config import get_settings
+from gongshu.kernel.crypto import sm4
 from gongshu.kernel.crypto.sm import constant_time_equal, hmac_sm3_hex
 from gongshu.kernel.errors import Conflict, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
@@ -91,6 +98,34 @@ def verify_code(secret: str | None, code: str) -> bool:
     return bool(pyotp.TOTP(secret).verify(code, for_time=now(), valid_window=1))
 
 
+def encrypt_stored_secret(secret: str) -> str:
+    """R5/R26: the form of a TOTP secret kept in `User.totp_secret`: `sm4:1:…`, never the clear secret."""
+    return sm4.encrypt_secret(secret)
+
+
+def is_clear_secret(stored: str | None) -> bool:
+    """A legacy clear secret (stored before R26 encryption at rest): no `sm4:1:` prefix."""
+    return bool(stored) and not (stored or "").startswith(sm4.PREFIX)
+
+
+def stored_secret(user: User) -> str | None:
+    """R5: the clear secret of the user's authenticator, decrypted from `User.totp_secret` (a legacy clear
+    value is taken as is). A secret encrypted under another key is refused (`crypto.secret_tampered`)."""
+    stored = user.totp_secret
+    if not stored:
+        return None
+    return sm4.decrypt_secret(stored) if stored.startswith(sm4.PREFIX) else stored
+
+
+def verify_user_code(user: User, code: str) -> bool:
+    """R5: a code of the user's own authenticator (`verify_code` on the decrypted secret). R26: a legacy
+    clear secret that verifies is replaced by its encrypted form (the caller's unit of work writes it)."""
+    ok = verify_code(stored_secret(user), code)
+    if ok and is_clear_secret(user.totp_secret):
+        user.totp_secret = encrypt_stored_secret(user.totp_secret or "")
+    return ok
+
+
 def confirm_enrolment(
     session: Session, actor: Actor, user: User, *, secret: str, proof: str, code: str
 ) -> None:
@@ -117,7 +152,7 @@ def confirm_enrolment(
             "Wrong one-time code; enter the 6 digits your authenticator shows now",
             field="code",
         )
-    user.totp_secret = secret
+    user.totp_secret = encrypt_stored_secret(secret)
     user.totp_enabled = True
     session.flush()
     record(session, actor, "auth.totp_enrol", object_type="user", object_id=user.id)
@@ -134,7 +169,7 @@ def disable(session: Session, actor: Actor, user: User, *, code: str) -> None:
             "平台管理员必须使用动态验证码，不能关闭",
             "Platform administrators must keep two-factor authentication on",
         )
-    if not verify_code(user.totp_secret, code):
+    if not verify_user_code(user, code):
         raise ValidationFailed(
             "auth.totp_invalid",
             "动态验证码不正确",
