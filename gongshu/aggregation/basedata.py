@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.aggregation.interface import key_item
 from gongshu.aggregation.interface_models import BaseDataMapping
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView, base_resource_entries, find_entry, published_entries
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import AccessDenied, decide, require
 from gongshu.kernel.audit.service import record
@@ -30,19 +30,13 @@ from gongshu.store import service as store
 LOOKUPS = {"person": ("person", "id_number"), "legal_person": ("legal_person", "uscc")}
 
 
-def _entries_for(
-    session: Session, base_code: str, name_zh: str, provider_ids: list[int]
-) -> list[CatalogEntry]:
+def _entries_for(session: Session, base_code: str, name_zh: str, provider_ids: list[int]) -> list[EntryView]:
     """R11 R12: published entries of the responsible providers named as the policy names the resource, or
     mapped to it explicitly."""
-    mapped = select(BaseDataMapping.resource_code).where(BaseDataMapping.base_code == base_code)
-    by_name = (CatalogEntry.name == name_zh) & CatalogEntry.provider_org_id.in_(provider_ids)
-    stmt = (
-        select(CatalogEntry)
-        .where(CatalogEntry.status == "published", by_name | CatalogEntry.resource_code.in_(mapped))
-        .order_by(CatalogEntry.resource_code)
-    )
-    return list(session.scalars(stmt))
+    mapped = session.scalars(
+        select(BaseDataMapping.resource_code).where(BaseDataMapping.base_code == base_code)
+    ).all()
+    return base_resource_entries(session, name_zh, provider_ids, mapped)
 
 
 def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -106,7 +100,7 @@ def map_base_data(session: Session, actor: Actor, base_code: str, resource_code:
             f"The policy lists no base resource {base_code!r}",
             field="base_code",
         )
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
+    entry = find_entry(session, resource_code)
     if entry is None or entry.status != "published":
         raise NotFound(
             "basedata.resource_unknown",
@@ -168,11 +162,8 @@ def look_up(session: Session, actor: Actor, kind: str, identifier: str) -> list[
             field=data_type,
         )
     key = check.normalized
-    stmt = select(CatalogEntry).where(
-        CatalogEntry.status == "published", CatalogEntry.subject_kind == subject_kind
-    )
     found = []
-    for entry in session.scalars(stmt.order_by(CatalogEntry.resource_code)):
+    for entry in published_entries(session, subject_kind=subject_kind):
         key_name = key_item(entry)
         key_type = next((i.data_type for i in entry.items if i.name == key_name), None)
         if key_type != data_type or not store.has_data(session, entry.resource_code):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.aggregation.pull_models import FreshnessAlarm
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import published_entries
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide
 from gongshu.kernel.audit.service import record
@@ -63,16 +63,17 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
     expected next update and state — interrupted first, then never loaded, due soon, fresh."""
     cycles = policy.at(session).doc.update_cycles
     at = now()
-    stmt = (
-        select(CatalogEntry, StoreResource.last_loaded_at, Organisation)
-        .join(Organisation, Organisation.id == CatalogEntry.provider_org_id)
-        .outerjoin(StoreResource, StoreResource.resource_code == CatalogEntry.resource_code)
-        .where(CatalogEntry.status == "published")
-    )
-    if org_ids is not None:
-        stmt = stmt.where(CatalogEntry.provider_org_id.in_(org_ids))
+    entries = published_entries(session, provider_org_ids=org_ids)
+    stores = session.execute(select(StoreResource.resource_code, StoreResource.last_loaded_at))
+    loaded = {code: at for code, at in stores}
+    provider_ids = {e.provider_org_id for e in entries}
+    orgs = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(provider_ids)))}
     rows: list[FreshnessRow] = []
-    for entry, last, org in session.execute(stmt):
+    for entry in entries:
+        org = orgs.get(entry.provider_org_id)
+        if org is None:  # no such provider: not a resource anyone answers for
+            continue
+        last = loaded.get(entry.resource_code)
         cycle = cycles.get(entry.update_cycle)
         interval = int(cycle.interval_days) if cycle is not None else 1
         base = last if last is not None else entry.published_at

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.aggregation.interface_models import ServiceInterface
 from gongshu.catalog import data_view as catalog_data_view
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import DataDecision, enforce_data, require
 from gongshu.kernel.audit.service import record
@@ -30,9 +30,9 @@ MAX_ROWS = 1000
 SUBJECT_KINDS = ("person", "legal_person")
 
 
-def published_entry(session: Session, code: str) -> CatalogEntry:
+def published_entry(session: Session, code: str) -> EntryView:
     """The published catalog entry `code`, or a precise 404."""
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == code))
+    entry = catalog_data_view.find_entry(session, code)
     if entry is None or entry.status != "published":
         raise NotFound(
             "interface.resource_unknown",
@@ -42,12 +42,12 @@ def published_entry(session: Session, code: str) -> CatalogEntry:
     return entry
 
 
-def key_item(entry: CatalogEntry) -> str | None:
+def key_item(entry: EntryView) -> str | None:
     """R10: the entry's key item (ID number for persons, USCC for legal persons)."""
     return next((i.name for i in entry.items if i.is_key), None)
 
 
-def subject_keys(entry: CatalogEntry, rows: list[dict[str, Any]]) -> list[str]:
+def subject_keys(entry: EntryView, rows: list[dict[str, Any]]) -> list[str]:
     """R26: the person or company keys of the rows returned (for the audit's data tracker)."""
     key = key_item(entry)
     if key is None or entry.subject_kind not in SUBJECT_KINDS:

@@ -22,7 +22,7 @@ from tongsuopy.crypto.asymciphers import ec
 
 from gongshu.aggregation.interface import published_entry, subject_keys
 from gongshu.aggregation.interface_models import RecordDocument
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.audit.service import record
@@ -85,7 +85,7 @@ def is_document_item(item: Any) -> bool:
     return any(m in desc for m in MARKERS) or name.endswith(SUFFIXES)
 
 
-def document_items(entry: CatalogEntry) -> list[str]:
+def document_items(entry: EntryView) -> list[str]:
     return [i.name for i in entry.items if is_document_item(i)]
 
 

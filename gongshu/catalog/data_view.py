@@ -1,18 +1,24 @@
-"""What other domains need to know about a catalog entry to decide data access (a service function:
-domains never read the catalog's tables themselves)."""
+"""What other domains need to know about a catalog entry: to decide data access, and to work with the
+entry's metadata and items (frozen views: the store, aggregation, quality, data return and interop read
+entries only through the functions here; domains never read the catalog's tables themselves)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog.models import CatalogEntry, CatalogGeneration
+from gongshu.catalog.search import search
+from gongshu.catalog.visibility import get_entry
 from gongshu.kernel.access.service import DataResource
 from gongshu.kernel.errors import NotFound
+from gongshu.kernel.identity.actor import Actor
 
 PERSONAL_SENSITIVITIES = frozenset({"personal", "secret"})
 PERSONAL_TYPES = frozenset({"id_number"})
@@ -166,3 +172,180 @@ def resource_codes_of(session: Session, provider_org_ids: set[int] | None) -> li
     if provider_org_ids is not None:
         stmt = stmt.where(CatalogEntry.provider_org_id.in_(provider_org_ids))
     return list(session.scalars(stmt))
+
+
+# ---- entries as other domains read them (frozen views; the catalog's rows never leave the catalog) ----
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """R6 R10: one information item of an entry, frozen."""
+
+    seq: int
+    name: str
+    label_zh: str
+    label_en: str
+    data_type: str
+    length: int | None
+    is_key: bool
+    sensitivity: str
+    description: str
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """R6 R9 R10 R22 R24: an entry's metadata in force and its items (in order), frozen — what the store,
+    aggregation, quality, data return and interop read of an entry. A change under review (`pending`) is
+    the catalog's own business and is not part of it."""
+
+    id: int
+    resource_code: str
+    catalog_kind: str
+    category_code: str
+    name: str
+    name_en: str
+    provider_org_id: int
+    summary: str
+    format: str
+    topic: str
+    keywords: tuple[Any, ...]
+    sharing_attribute: str
+    sharing_conditions: tuple[Any, ...]
+    legal_basis: str
+    sharing_methods: tuple[str, ...]
+    open_attribute: str
+    open_conditions: tuple[Any, ...]
+    not_open_reason: str
+    update_cycle: str
+    grade: str
+    contains_personal_info: bool
+    deidentified: bool
+    subject_kind: str
+    related_codes: tuple[Any, ...]
+    status: str
+    current_version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+    withdrawn_at: dt.datetime | None
+    items: tuple[ItemView, ...]
+
+
+def _copy(values: list[Any] | None) -> tuple[Any, ...]:
+    return tuple(dict(v) if isinstance(v, dict) else v for v in values or [])
+
+
+def _frozen(row: Any, view: type[Any]) -> dict[str, Any]:
+    """The fields of dataclass `view` read from `row`; list fields (JSON columns) become tuples."""
+    return {
+        f.name: _copy(getattr(row, f.name)) if str(f.type).startswith("tuple") else getattr(row, f.name)
+        for f in fields(view)
+        if f.name != "items"
+    }
+
+
+def _entry_view(entry: CatalogEntry) -> EntryView:
+    items = sorted(entry.items, key=lambda i: i.seq)
+    return EntryView(
+        **_frozen(entry, EntryView), items=tuple(ItemView(**_frozen(i, ItemView)) for i in items)
+    )
+
+
+def find_entry(session: Session, resource_code: str) -> EntryView | None:
+    """R6 R7 R10 R14: the entry `resource_code` whatever its status, or None — the caller states its own
+    refusal (an unpublished entry, for one, is refused as the caller's rule says)."""
+    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
+    return None if entry is None else _entry_view(entry)
+
+
+def entry_by_id(session: Session, entry_id: int) -> EntryView | None:
+    """R20: the entry with the id `entry_id` (a draft returned for correction, for one), or None."""
+    entry = session.get(CatalogEntry, entry_id)
+    return None if entry is None else _entry_view(entry)
+
+
+def published_entries(
+    session: Session,
+    *,
+    subject_kind: str | None = None,
+    provider_org_ids: Collection[int] | None = None,
+) -> list[EntryView]:
+    """R7 R9 R10 R14 R20: the published entries (about one kind of subject, of the given providers; None:
+    any), by resource code — for freshness (R9), the base look-ups (R10), a subject's own data (R14), the
+    return resources (R20) and the tables the store still owes (R7)."""
+    stmt = select(CatalogEntry).where(CatalogEntry.status == "published")
+    if subject_kind is not None:
+        stmt = stmt.where(CatalogEntry.subject_kind == subject_kind)
+    if provider_org_ids is not None:
+        stmt = stmt.where(CatalogEntry.provider_org_id.in_(list(provider_org_ids)))
+    return [_entry_view(e) for e in session.scalars(stmt.order_by(CatalogEntry.resource_code))]
+
+
+def base_resource_entries(
+    session: Session, name_zh: str, provider_org_ids: Collection[int], resource_codes: Collection[str]
+) -> list[EntryView]:
+    """R11 R12: the published entries that hold a base resource — those of its responsible providers
+    named as the policy names the resource, and those mapped to it (`resource_codes`) — by resource code."""
+    by_name = (CatalogEntry.name == name_zh) & CatalogEntry.provider_org_id.in_(list(provider_org_ids))
+    stmt = (
+        select(CatalogEntry)
+        .where(
+            CatalogEntry.status == "published",
+            by_name | CatalogEntry.resource_code.in_(list(resource_codes)),
+        )
+        .order_by(CatalogEntry.resource_code)
+    )
+    return [_entry_view(e) for e in session.scalars(stmt)]
+
+
+@dataclass(frozen=True)
+class EntryLabel:
+    """R7 R13: how pages name a resource and whose it is."""
+
+    resource_code: str
+    name: str
+    name_en: str
+    provider_org_id: int
+
+
+def entry_labels(session: Session, provider_org_ids: Collection[int] | None = None) -> dict[str, EntryLabel]:
+    """R7 R13: the name and provider of every entry (of the given providers; None: every provider's), by
+    resource code — for the store's resource lists and the quality scores."""
+    stmt = select(
+        CatalogEntry.resource_code, CatalogEntry.name, CatalogEntry.name_en, CatalogEntry.provider_org_id
+    )
+    if provider_org_ids is not None:
+        stmt = stmt.where(CatalogEntry.provider_org_id.in_(list(provider_org_ids)))
+    return {code: EntryLabel(code, name, name_en, org) for code, name, name_en, org in session.execute(stmt)}
+
+
+def entry_label(session: Session, resource_code: str) -> EntryLabel | None:
+    """R7: the name and provider of the entry `resource_code`, or None."""
+    row = session.execute(
+        select(CatalogEntry.name, CatalogEntry.name_en, CatalogEntry.provider_org_id).where(
+            CatalogEntry.resource_code == resource_code
+        )
+    ).first()
+    return None if row is None else EntryLabel(resource_code, row[0], row[1], row[2])
+
+
+def visible_entry(session: Session, actor: Actor, resource_code: str) -> EntryView:
+    """R6 R15 R22: the entry `resource_code` if the actor may see it (the catalog's visibility rules);
+    NotFound otherwise, the same as for a missing one — for the CKAN and DCAT-AP views."""
+    return _entry_view(get_entry(session, actor, resource_code))
+
+
+def search_entries(
+    session: Session,
+    actor: Actor,
+    q: str = "",
+    filters: dict[str, list[str]] | None = None,
+    sort: str = "relevance",
+    limit: int = 20,
+    offset: int = 0,
+    lang: str = "zh",
+) -> tuple[int, list[tuple[EntryView, float]]]:
+    """R6 R15 R22: one page of the catalog's own search as the actor may see it (without facets): the
+    total and each hit's entry with its relevance — for the CKAN and DCAT-AP views."""
+    result = search(session, actor, q, filters, sort, limit, offset, lang, with_facets=False)
+    return result.total, [(_entry_view(h.entry), h.score) for h in result.hits]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,13 +15,16 @@ from gongshu.kernel.errors import NotFound
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import GOVERNMENT_KINDS
 
+if TYPE_CHECKING:
+    from gongshu.catalog.data_view import EntryView
 
-def can_edit(session: Session, actor: Actor, entry: CatalogEntry) -> bool:
+
+def can_edit(session: Session, actor: Actor, entry: CatalogEntry | EntryView) -> bool:
     """R5: the provider's catalog officers (and those of its managing department)."""
     return decide(session, actor, Action.CATALOG_COMPILE, org_id=entry.provider_org_id).allowed
 
 
-def can_view(session: Session, actor: Actor, entry: CatalogEntry) -> bool:
+def can_view(session: Session, actor: Actor, entry: CatalogEntry | EntryView) -> bool:
     """R15 R22: published (or withdrawn) metadata is public when the data is open generally or on
     application; the rest of the catalog is for logged-in government users; drafts only for the
     provider's officers and the authority's reviewers."""

@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gongshu.catalog.models import CatalogEntry
-from gongshu.catalog.search import search
+from gongshu.catalog.data_view import EntryView, resource_codes_of, search_entries
 from gongshu.catalog.validation import PUBLIC_OPEN
 from gongshu.interop import mapping
 from gongshu.interop.ckan_query import EXTRAS, QueryError
@@ -94,7 +93,7 @@ def group_dict(topic: str, package_count: int | None = None) -> dict[str, Any]:
     return out
 
 
-def _resources(ctx: Context, entry: CatalogEntry) -> list[dict[str, Any]]:
+def _resources(ctx: Context, entry: EntryView) -> list[dict[str, Any]]:
     pkg_id = mapping.package_id(entry.resource_code)
     return [
         {
@@ -115,7 +114,7 @@ def _resources(ctx: Context, entry: CatalogEntry) -> list[dict[str, Any]]:
     ]
 
 
-def package_dict(session: Session, ctx: Context, entry: CatalogEntry) -> dict[str, Any]:
+def package_dict(session: Session, ctx: Context, entry: EntryView) -> dict[str, Any]:
     """R6: an entry as a CKAN package (CKAN's keys; the regulation's attributes as extras)."""
     org = ctx.org(session, entry.provider_org_id)
     resources = _resources(ctx, entry)
@@ -150,7 +149,7 @@ def package_dict(session: Session, ctx: Context, entry: CatalogEntry) -> dict[st
     }
 
 
-def view(pkg: dict[str, Any], entry: CatalogEntry) -> dict[str, Any]:
+def view(pkg: dict[str, Any], entry: EntryView) -> dict[str, Any]:
     """The field values a query and the facets see in a package."""
     out: dict[str, Any] = {
         "organization": [pkg["organization"]["name"]] if pkg["organization"] else [],
@@ -172,16 +171,14 @@ def view(pkg: dict[str, Any], entry: CatalogEntry) -> dict[str, Any]:
 
 def visible_entries(
     session: Session, actor: Actor, q: str = "", filters: dict[str, list[str]] | None = None
-) -> list[tuple[CatalogEntry, float]]:
+) -> list[tuple[EntryView, float]]:
     """R15 R22: every published entry the actor may see that matches `q` and the facet filters, with
     its relevance — the catalog's own search, page after page."""
-    found: list[tuple[CatalogEntry, float]] = []
+    found: list[tuple[EntryView, float]] = []
     while True:
-        result = search(
-            session, actor, q, filters, "relevance", SEARCH_PAGE, len(found), "zh", with_facets=False
-        )
-        found += [(h.entry, h.score) for h in result.hits]
-        if not result.hits or len(found) >= result.total:
+        total, hits = search_entries(session, actor, q, filters, "relevance", SEARCH_PAGE, len(found), "zh")
+        found += hits
+        if not hits or len(found) >= total:
             return found
 
 
@@ -228,8 +225,8 @@ def government_orgs(session: Session) -> list[Organisation]:
 
 def resource_codes(session: Session) -> list[str]:
     """Every resource code, to resolve a package uuid back to its entry (visibility is checked after)."""
-    return list(session.scalars(select(CatalogEntry.resource_code)))
+    return resource_codes_of(session, None)
 
 
-def modified_key(entry: CatalogEntry) -> dt.datetime:
+def modified_key(entry: EntryView) -> dt.datetime:
     return as_utc(entry.updated_at)

@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView, visible_entry
 from gongshu.catalog.search import search
-from gongshu.catalog.visibility import get_entry
 from gongshu.interop import ckan, mapping
 from gongshu.interop.ckan_query import And, Node, QueryError, Term, conjuncts, evaluate, parse, text_terms
 from gongshu.kernel.errors import NotFound
@@ -24,7 +23,7 @@ MAX_ROWS = 1000
 # fq fields answered by the catalog search's own facet filters (values are policy keys, lower-case).
 PUSHED = ("catalog_kind", "sharing_attribute", "open_attribute", "update_cycle", "grade")
 # A search row: the entry, its relevance, its query view and its package.
-Row = tuple[CatalogEntry, float, dict[str, Any], dict[str, Any]]
+Row = tuple[EntryView, float, dict[str, Any], dict[str, Any]]
 SORT_KEYS: dict[str, Callable[[Row], Any]] = {
     "score": lambda r: r[1],
     "metadata_modified": lambda r: ckan.modified_key(r[0]),
@@ -154,12 +153,12 @@ def package_search(session: Session, actor: Actor, ctx: ckan.Context, params: Pa
     }
 
 
-def _entry(session: Session, actor: Actor, ident: str) -> CatalogEntry:
+def _entry(session: Session, actor: Actor, ident: str) -> EntryView:
     """An entry by package id (uuid), name (slug) or resource code, as `get_entry` lets the actor see it."""
     code = mapping.code_of_name(ident)
     if len(ident) == 36 and ident.count("-") == 4:
         code = next((c for c in ckan.resource_codes(session) if mapping.package_id(c) == ident), code)
-    return get_entry(session, actor, code)
+    return visible_entry(session, actor, code)
 
 
 def package_show(session: Session, actor: Actor, ctx: ckan.Context, params: Params) -> dict[str, Any]:

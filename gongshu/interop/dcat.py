@@ -14,9 +14,7 @@ from rdflib.namespace import DCTERMS, FOAF, SKOS
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gongshu.catalog.models import CatalogEntry
-from gongshu.catalog.search import search
-from gongshu.catalog.visibility import get_entry
+from gongshu.catalog.data_view import EntryView, search_entries, visible_entry
 from gongshu.interop import mapping
 from gongshu.kernel.errors import NotFound
 from gongshu.kernel.identity.actor import Actor
@@ -108,7 +106,7 @@ def _theme(g: Graph, iris: Iris, topic: str) -> URIRef:
     return node
 
 
-def _rights(pol: Policy, entry: CatalogEntry) -> tuple[str, str]:
+def _rights(pol: Policy, entry: EntryView) -> tuple[str, str]:
     """R22 R24: the open attribute and the open conditions, in Chinese and English."""
     zh = [pol.label("open_attributes", entry.open_attribute, "zh")]
     en = [pol.label("open_attributes", entry.open_attribute, "en")]
@@ -119,9 +117,7 @@ def _rights(pol: Policy, entry: CatalogEntry) -> tuple[str, str]:
     return "；".join(zh), "; ".join(en)
 
 
-def add_dataset(
-    g: Graph, iris: Iris, pol: Policy, entry: CatalogEntry, provider: Organisation | None
-) -> URIRef:
+def add_dataset(g: Graph, iris: Iris, pol: Policy, entry: EntryView, provider: Organisation | None) -> URIRef:
     """R6: one published entry as a dcat:Dataset with its distributions."""
     code = entry.resource_code
     ds = _typed(g, iris.dataset(code), DCAT.Dataset)
@@ -204,8 +200,8 @@ def catalog_graph(
     """R6 R22: one page of the catalog (the entries the actor may see, most recently updated first)."""
     iris, g = Iris(base), new_graph()
     offset = (page - 1) * page_size
-    result = search(session, actor, sort="updated", limit=page_size, offset=offset, with_facets=False)
-    info = Page(page, page_size, result.total)
+    total, hits = search_entries(session, actor, sort="updated", limit=page_size, offset=offset)
+    info = Page(page, page_size, total)
     cat = _typed(g, iris.catalog(), DCAT.Catalog)
     g.add((cat, DCTERMS.title, Literal("公共数据资源目录", lang="zh")))
     g.add((cat, DCTERMS.title, Literal("Public data resource catalog", lang="en")))
@@ -221,20 +217,16 @@ def catalog_graph(
     g.add((cat, FOAF.homepage, _typed(g, URIRef(f"{base}/catalog"), FOAF.Document)))
     if authority is not None:
         g.add((cat, DCTERMS.issued, _time(authority.created_at)))
-    latest = (
-        result.hits[:1]
-        if page == 1
-        else search(session, actor, sort="updated", limit=1, with_facets=False).hits
-    )
+    latest = hits[:1] if page == 1 else search_entries(session, actor, sort="updated", limit=1)[1]
     if latest:
-        g.add((cat, DCTERMS.modified, _time(latest[0].entry.updated_at)))
+        g.add((cat, DCTERMS.modified, _time(latest[0][0].updated_at)))
     g.add((cat, DCAT.themeTaxonomy, _typed(g, iris.themes(), SKOS.ConceptScheme)))
     g.add((iris.themes(), DCTERMS.title, Literal("主题", lang="zh")))
     providers: dict[int, Organisation | None] = {}
-    for hit in result.hits:
-        org_id = hit.entry.provider_org_id
+    for entry, _ in hits:
+        org_id = entry.provider_org_id
         providers.setdefault(org_id, session.get(Organisation, org_id))
-        g.add((cat, DCAT.dataset, add_dataset(g, iris, pol, hit.entry, providers[org_id])))
+        g.add((cat, DCAT.dataset, add_dataset(g, iris, pol, entry, providers[org_id])))
     _paging(g, cat, base, ext, info)
     return g, info
 
@@ -259,7 +251,7 @@ def _paging(g: Graph, cat: URIRef, base: str, ext: str, info: Page) -> None:
 
 def entry_graph(session: Session, actor: Actor, pol: Policy, base: str, code: str) -> Graph:
     """R6: one published entry the actor may see, as a dcat:Dataset; Not Found otherwise."""
-    entry = get_entry(session, actor, code)
+    entry = visible_entry(session, actor, code)
     if entry.status != "published":
         raise NotFound("catalog.not_found", f"没有目录 {code}", f"No catalog entry {code}")
     g = new_graph()

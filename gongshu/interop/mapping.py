@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView
 from gongshu.catalog.validation import CONTINUOUS_CYCLES
 from gongshu.kernel.policy.service import Policy
 from gongshu.kernel.timeutil import as_utc
@@ -98,7 +98,7 @@ class Distribution:
     media_type: str
 
 
-def distributions(pol: Policy, entry: CatalogEntry, base: str) -> list[Distribution]:
+def distributions(pol: Policy, entry: EntryView, base: str) -> list[Distribution]:
     """R19 R22: the sharing methods with a public representation — the service interface (its metadata
     and data endpoint under /api/v1/catalog/<code>) and file exchange (the entry's page, in the entry's
     format). Database tables and streams are delivered only to departments, never described publicly."""

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from gongshu.aggregation.decoding import Source
 from gongshu.aggregation.ingest import ingest_source
 from gongshu.aggregation.interface import key_item
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView, find_entry, published_entries
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit import query as audit_query
@@ -69,7 +69,7 @@ def subject_of(session: Session, actor: Actor) -> Subject:
     return Subject(kinds[0], kinds[1], value)
 
 
-def _self_viewable(entry: CatalogEntry, subject: Subject) -> bool:
+def _self_viewable(entry: EntryView, subject: Subject) -> bool:
     """R14: published entries about this kind of subject, keyed by its identifier, not emergency-only."""
     key = next((i for i in entry.items if i.is_key), None)
     emergency = any(isinstance(c, dict) and c.get("kind") == "emergency" for c in entry.sharing_conditions)
@@ -82,20 +82,15 @@ def _self_viewable(entry: CatalogEntry, subject: Subject) -> bool:
     )
 
 
-def _entries(session: Session, subject: Subject) -> list[CatalogEntry]:
-    stmt = (
-        select(CatalogEntry)
-        .where(CatalogEntry.status == "published", CatalogEntry.subject_kind == subject.entry_kind)
-        .order_by(CatalogEntry.resource_code)
-    )
+def _entries(session: Session, subject: Subject) -> list[EntryView]:
     return [
         e
-        for e in session.scalars(stmt)
+        for e in published_entries(session, subject_kind=subject.entry_kind)
         if _self_viewable(e, subject) and store.has_data(session, e.resource_code)
     ]
 
 
-def _own_rows(session: Session, actor: Actor, entry: CatalogEntry, subject: Subject) -> list[dict[str, Any]]:
+def _own_rows(session: Session, actor: Actor, entry: EntryView, subject: Subject) -> list[dict[str, Any]]:
     """The subject's own record(s) of one resource; the read is audited with the subject key (R26)."""
     rows = store.rows(session, entry.resource_code, key=subject.key, limit=10)
     if rows:
@@ -123,10 +118,10 @@ def my_data(session: Session, actor: Actor) -> list[dict[str, Any]]:
     return out
 
 
-def my_record(session: Session, actor: Actor, code: str) -> tuple[CatalogEntry, dict[str, Any]]:
+def my_record(session: Session, actor: Actor, code: str) -> tuple[EntryView, dict[str, Any]]:
     """R14: the account's record in resource `code` (audited), or a precise 404."""
     subject = subject_of(session, actor)
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == code))
+    entry = find_entry(session, code)
     if entry is None or not _self_viewable(entry, subject) or not store.has_data(session, code):
         raise NotFound(
             "objection.resource_unknown",

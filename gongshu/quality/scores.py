@@ -94,17 +94,17 @@ def _recent_batches(session: Session) -> dict[str, tuple[int, int]]:
 
 def resource_scores(session: Session, org_ids: frozenset[int] | None = None) -> list[ResourceScore]:
     """R13: every provisioned resource's score (of the given providers; None: all), worst first."""
-    from gongshu.catalog.models import CatalogEntry
+    from gongshu.catalog.data_view import entry_labels
 
     checks = _latest_checks(session)
     recent = _recent_batches(session)
-    stmt = select(StoreResource, CatalogEntry.name, CatalogEntry.name_en, CatalogEntry.provider_org_id).join(
-        CatalogEntry, CatalogEntry.resource_code == StoreResource.resource_code
-    )
-    if org_ids is not None:
-        stmt = stmt.where(CatalogEntry.provider_org_id.in_(org_ids))
+    labels = entry_labels(session, org_ids)
     out: list[ResourceScore] = []
-    for res, name, name_en, org in session.execute(stmt):
+    for res in session.scalars(select(StoreResource)):
+        label = labels.get(res.resource_code)
+        if label is None:  # not an entry of the providers asked for
+            continue
+        name, name_en, org = label.name, label.name_en, label.provider_org_id
         check = checks.get(res.resource_code)
         received, refused = recent.get(res.resource_code, (0, 0))
         records = check.records if check else res.row_count

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
-from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.data_view import EntryView, entry_by_id, published_entries
 from gongshu.catalog.schemas import EntryInput
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
@@ -48,12 +48,14 @@ def _upstream(session: Session, actor: Actor, code: str) -> Organisation:
 
 def register_return_resource(
     session: Session, actor: Actor, *, upstream_org_code: str, data: EntryInput
-) -> tuple[CatalogEntry, Case]:
+) -> tuple[EntryView, Case]:
     """R20: catalog a returned resource (or interface) of an upstream body and submit it for the
     authority's publication review."""
     org = _upstream(session, actor, upstream_org_code)
-    entry = catalog.create_draft(session, actor, data.model_copy(update={"provider_org_id": org.id}))
-    case = catalog.submit_for_review(session, SYSTEM, entry.id)
+    draft = catalog.create_draft(session, actor, data.model_copy(update={"provider_org_id": org.id}))
+    case = catalog.submit_for_review(session, SYSTEM, draft.id)
+    entry = entry_by_id(session, draft.id)
+    assert entry is not None  # just created, in this transaction
     record(
         session,
         actor,
@@ -67,7 +69,7 @@ def register_return_resource(
 
 def resubmit_return_resource(session: Session, actor: Actor, entry_id: int) -> Case:
     """R20: submit a corrected draft of a returned resource again (after the authority returned it)."""
-    entry = session.get(CatalogEntry, entry_id)
+    entry = entry_by_id(session, entry_id)
     provider = session.get(Organisation, entry.provider_org_id) if entry is not None else None
     if entry is None or provider is None:
         raise ValidationFailed("return.not_found", "没有该目录", "No such entry", field="entry_id")
@@ -86,12 +88,16 @@ def resubmit_return_resource(session: Session, actor: Actor, entry_id: int) -> C
 
 def return_resources(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """R20: the published return resources the actor may see, with their upstream body."""
-    stmt = (
-        select(CatalogEntry, Organisation)
-        .join(Organisation, Organisation.id == CatalogEntry.provider_org_id)
-        .where(Organisation.kind == OrgKind.UPSTREAM.value, CatalogEntry.status == "published")
-        .order_by(Organisation.code, CatalogEntry.resource_code)
+    orgs = session.scalars(
+        select(Organisation).where(Organisation.kind == OrgKind.UPSTREAM.value).order_by(Organisation.code)
+    ).all()
+    upstream = {o.id: (rank, o) for rank, o in enumerate(orgs)}
+    # By upstream body (the database's order of codes), then by resource code (already so ordered).
+    entries = sorted(
+        published_entries(session, provider_org_ids=set(upstream)),
+        key=lambda e: upstream[e.provider_org_id][0],
     )
+    pairs = [(e, upstream[e.provider_org_id][1]) for e in entries]
     return [
         {
             "resource_code": e.resource_code,
@@ -104,6 +110,6 @@ def return_resources(session: Session, actor: Actor) -> list[dict[str, Any]]:
             "open_attribute": e.open_attribute,
             "methods": list(e.sharing_methods or []),
         }
-        for e, o in session.execute(stmt)
+        for e, o in pairs
         if catalog.can_view(session, actor, e)
     ]

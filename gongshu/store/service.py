@@ -42,11 +42,10 @@ def get_resource(session: Session, resource_code: str) -> StoreResource:
 
 def provider_of(session: Session, resource_code: str) -> int:
     """R7: the provider organisation of a resource (its catalog entry's)."""
-    from gongshu.catalog.models import CatalogEntry
+    from gongshu.catalog.data_view import entry_label
 
-    org_id = session.scalar(
-        select(CatalogEntry.provider_org_id).where(CatalogEntry.resource_code == resource_code)
-    )
+    label = entry_label(session, resource_code)
+    org_id = label.provider_org_id if label is not None else None
     if org_id is None:
         raise NotFound(
             "store.resource_unknown", f"资源 {resource_code} 不存在", f"No resource {resource_code}"
@@ -288,10 +287,10 @@ def match_columns(items: list[dict[str, Any]], columns: list[str]) -> dict[str, 
 
 def describe(session: Session, resource_code: str) -> dict[str, Any]:
     """R7: what a page shows about a resource: its catalog name, provider, key, items and row count."""
-    from gongshu.catalog.models import CatalogEntry
+    from gongshu.catalog.data_view import entry_label
 
     res = get_resource(session, resource_code)
-    entry = session.scalar(select(CatalogEntry).where(CatalogEntry.resource_code == resource_code))
+    entry = entry_label(session, resource_code)
     return {
         "resource_code": resource_code,
         "name": entry.name if entry else resource_code,
@@ -306,38 +305,32 @@ def describe(session: Session, resource_code: str) -> dict[str, Any]:
 
 def resources_of(session: Session, org_ids: frozenset[int] | None) -> list[dict[str, Any]]:
     """R7: the provisioned resources of the given provider organisations (None: every provider)."""
-    from gongshu.catalog.models import CatalogEntry
+    from gongshu.catalog.data_view import entry_labels
 
-    stmt = (
-        select(StoreResource, CatalogEntry.name, CatalogEntry.name_en, CatalogEntry.provider_org_id)
-        .join(CatalogEntry, CatalogEntry.resource_code == StoreResource.resource_code)
-        .order_by(StoreResource.resource_code)
-    )
-    if org_ids is not None:
-        stmt = stmt.where(CatalogEntry.provider_org_id.in_(org_ids))
+    labels = entry_labels(session, org_ids)
+    stmt = select(StoreResource).order_by(StoreResource.resource_code)
     return [
         {
             "resource_code": r.resource_code,
-            "name": name,
-            "name_en": name_en or r.resource_code,
-            "provider_org_id": org,
+            "name": label.name,
+            "name_en": label.name_en or r.resource_code,
+            "provider_org_id": label.provider_org_id,
             "row_count": r.row_count,
             "last_loaded_at": r.last_loaded_at,
         }
-        for r, name, name_en, org in session.execute(stmt)
+        for r in session.scalars(stmt)
+        if (label := labels.get(r.resource_code)) is not None
     ]
 
 
 def provision_missing(session: Session) -> list[str]:
     """R7: published entries without a table (published before the store existed, or loaded directly)
     get theirs; idempotent."""
-    from gongshu.catalog.models import CatalogEntry
+    from gongshu.catalog.data_view import published_entries
 
-    have = select(StoreResource.resource_code)
-    stmt = select(CatalogEntry).where(
-        CatalogEntry.status == "published", CatalogEntry.resource_code.not_in(have)
-    )
-    return [provision(session, entry).resource_code for entry in session.scalars(stmt)]
+    have = set(session.scalars(select(StoreResource.resource_code)))
+    missing = [e for e in published_entries(session) if e.resource_code not in have]
+    return [provision(session, entry).resource_code for entry in missing]
 
 
 # ---- security treatment (R21) ------------------------------------------------------------------------
