@@ -3,6 +3,8 @@ with rehash-if-needed (parameters may be raised later without forcing anyone to 
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -12,8 +14,13 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256  # bounds the hashing work an attacker can ask for
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so that both refusals cost the same time.
-_DUMMY_HASH = _hasher.hash("gongshu-dummy-password-0")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that both refusals cost the same time. Made on
+    first use, not at import: every process (workers, the command line) would pay for it otherwise."""
+    return _hasher.hash("gongshu-dummy-password-0")
 
 
 def check_password_policy(password: str, *, field: str = "password") -> None:
@@ -55,7 +62,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
