@@ -102,11 +102,16 @@ def policy_load(path: Path) -> None:
 
 
 @app.command("demo")
-def demo() -> None:
+def demo(
+    url: str = typer.Option(
+        "http://127.0.0.1:8000", "--url", help="Address the platform will serve on (for printed commands)"
+    ),
+) -> None:
     """Load the demo city (idempotent) and print how to log in."""
     import pyotp
 
     from gongshu.demo.load import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo
+    from gongshu.demo.sharing import stream_curl
     from gongshu.kernel.bootstrap import initialise
 
     initialise()
@@ -132,7 +137,7 @@ def demo() -> None:
             soft_wrap=True,
         )
         console.print(f"data stream of {sh.stream_user} (API token shown only now):", soft_wrap=True)
-        print(sh.stream_curl)
+        print(stream_curl(sh.stream_code, sh.stream_scenario, sh.stream_token, base=url.rstrip("/")))
     if report.objection_case_id is not None:
         console.print(
             f"demo objection #{report.objection_case_id}: zhangsan's household address, waiting for "

@@ -10,5 +10,5 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
 export GONGSHU_DATA_DIR=${GONGSHU_DATA_DIR:-$PWD/gongshu-data}
 .venv/bin/gongshu db upgrade
-.venv/bin/gongshu demo
+.venv/bin/gongshu demo --url "http://${HOST:-127.0.0.1}:${PORT:-8000}"
 exec .venv/bin/gongshu serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog.models import CatalogEntry
 from gongshu.demo.load import load_demo
+from gongshu.demo.sharing import stream_curl
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.crypto.seal import verify_sealed
 from gongshu.kernel.identity import service as identity
@@ -96,6 +97,10 @@ def test_r15_r21_demo_sharing_through_the_real_services(db_clean: str, session: 
     assert decision.allowed and decision.grant_id == stream.id
     assert f"/api/v1/data/{stream.resource_id}/stream?scenario=" in sharing.stream_curl
     assert sharing.stream_token in sharing.stream_curl
+    # `gongshu demo --url` prints the line for the address the platform serves on (run-demo.sh's PORT).
+    assert sharing.stream_scenario == stream.scenario
+    elsewhere = stream_curl(sharing.stream_code, sharing.stream_scenario, sharing.stream_token, "http://h:8123")
+    assert elsewhere == sharing.stream_curl.replace("http://127.0.0.1:8000", "http://h:8123")
 
     # R21: the closed emergency with its sealed closure report.
     event = session.get(EmergencyEvent, sharing.emergency_event_id)

@@ -148,7 +148,8 @@ class SharingReport:
     stream_code: str = ""
     stream_user: str = ""
     stream_token: str = ""
-    stream_curl: str = ""
+    stream_scenario: str = ""
+    stream_curl: str = ""  # with the default address; `gongshu demo --url` prints it for its own
     setup_page: str = "/sharing/setup"
 
 
@@ -380,6 +381,7 @@ def load_sharing(url: str | None = None) -> SharingReport:
         scenario = sg.scenario
     db_table.sync(actor.cache["medical_insurance.data"], report.db_target_id, url=url)
     report.package_id = files.generate_package(actor.cache["statistics.data"], grants["file"], url=url).id
+    report.stream_scenario = scenario
     report.stream_curl = stream_curl(report.stream_code, scenario, report.stream_token)
     return report
 
