@@ -100,3 +100,13 @@ def test_r11_r12_pages_and_refused_lookup_audited(c: dict[str, Any]) -> None:
     with read_scope() as s:
         denied = s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied")).one()
         assert denied.object_id == "base:person" and denied.actor_user_id == c["civil_clerk"].user_id
+
+
+def test_r11_invalid_id_number_is_refused_on_the_lookup_form(c: dict[str, Any]) -> None:
+    """R11: a malformed ID number is answered on the look-up page itself (422, in Chinese, the typed
+    number kept in the field), not with the error page."""
+    reviewer = _browser("reviewer")
+    page = reviewer.get("/data/base/person", params={"id_number": "12345"})
+    assert page.status_code == 422
+    assert "身份证号码应为18位" in page.text and 'value="12345"' in page.text
+    assert "请求未能完成" not in page.text

@@ -3,17 +3,18 @@ editor with inline field errors, submission to the authority's case page."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from catalog_fixtures import city, marriage
+from catalog_fixtures import city, marriage, org, user
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service
 from gongshu.kernel.identity import sessions, tokens
-from gongshu.kernel.identity.models import User
+from gongshu.kernel.identity.models import RoleAssignment, User
 from gongshu.kernel.workflow import engine
 from gongshu.web.app import create_app
 
@@ -130,3 +131,36 @@ def test_r9_change_form_needs_reasons_to_narrow(session: Session, c: dict[str, A
     assert (
         "婚姻登记信息" in page.text and "/cases/" in page.text
     )  # version 1 in force, the change under review
+
+
+def test_r9_entry_and_versions_pages_link_only_cases_the_viewer_may_open(
+    session: Session, c: dict[str, Any]
+) -> None:
+    """R5 R28: a published version's review case is open to its participants and the authority only; for
+    anyone else /cases/{id} answers 404, so the entry and versions pages must not link to it."""
+    outsider, _ = _browser(session, "police_officer")
+    for path in (f"/catalog/{c['code']}", f"/catalog/{c['code']}/versions"):
+        page = outsider.get(path)
+        assert page.status_code == 200
+        links = re.findall(r'href="(/cases/\d+)"', page.text)
+        assert links == [], (path, links)
+    owner, _ = _browser(session, "civil_officer")
+    for path in (f"/catalog/{c['code']}", f"/catalog/{c['code']}/versions"):
+        links = re.findall(r'href="(/cases/\d+)"', owner.get(path).text)
+        assert links and all(owner.get(link).status_code == 200 for link in links)
+
+
+def test_r6_catalog_officer_of_another_organisation_opens_the_new_entry_page(
+    session: Session, c: dict[str, Any]
+) -> None:
+    """R5 R6: an administrator who is also catalog officer for another organisation (the operator, for
+    the province's returned resources) is shown "New catalog entry"; the page must open, for that one."""
+    operator = org(session, "operator", "operator", "信息中心", "Information Centre")
+    u = user(session, "operator_admin", operator, "admin")
+    session.add(RoleAssignment(user_id=u.user_id, organisation_id=c["police"].id, role="catalog_officer"))
+    session.commit()
+    client, _ = _browser(session, "operator_admin")
+    assert 'href="/catalog/new"' in client.get("/catalog").text
+    page = client.get("/catalog/new")
+    assert page.status_code == 200, page.text
+    assert f'<option value="{c["police"].id}" selected>' in page.text

@@ -119,3 +119,17 @@ def test_r20_return_page_lists_published_return_resources(session: Session, c: d
     html = TestClient(create_app()).get("/sharing/return").text
     # Conditional and open on application: its metadata is public, so the visitor sees it.
     assert code in html and "数据回流" in html
+
+
+def test_r20_return_page_names_sharing_attribute_and_methods_in_the_page_language(
+    session: Session, c: dict[str, Any]
+) -> None:
+    """R20: the list shows the policy's labels (有条件共享, 服务接口、库表), not the stored codes."""
+    _publish(session, c)
+    client = TestClient(create_app())
+    zh = client.get("/sharing/return").text
+    assert "<td>有条件共享</td>" in zh and "<td>服务接口、库表</td>" in zh
+    assert "conditional<" not in zh and "db_table" not in zh
+    client.cookies.set("gs_lang", "en")
+    en = client.get("/sharing/return").text
+    assert "<td>Conditional</td>" in en and "<td>Service interface (API), Database table</td>" in en

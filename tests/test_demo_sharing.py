@@ -99,7 +99,9 @@ def test_r15_r21_demo_sharing_through_the_real_services(db_clean: str, session: 
     assert sharing.stream_token in sharing.stream_curl
     # `gongshu demo --url` prints the line for the address the platform serves on (run-demo.sh's PORT).
     assert sharing.stream_scenario == stream.scenario
-    elsewhere = stream_curl(sharing.stream_code, sharing.stream_scenario, sharing.stream_token, "http://h:8123")
+    elsewhere = stream_curl(
+        sharing.stream_code, sharing.stream_scenario, sharing.stream_token, "http://h:8123"
+    )
     assert elsewhere == sharing.stream_curl.replace("http://127.0.0.1:8000", "http://h:8123")
 
     # R21: the closed emergency with its sealed closure report.

@@ -275,3 +275,42 @@ def test_r21_emergency_console_pages(session: Session, c: dict[str, Any]) -> Non
     assert closed.status_code == 303
     report = admin.get(f"{url}/report.json").json()
     assert verify_sealed(report).valid and report["document"]["resources"][0]["records_before"] == 1
+
+
+def test_r21_event_page_links_the_upload_page_only_to_those_who_may_upload(
+    session: Session, c: dict[str, Any]
+) -> None:
+    """R21: the upload page of a task refuses (403/409) everyone but its respondents while the task is
+    open; the authority's event page must not link it for the manager; labels end with an English colon."""
+    admin, _ = _browser(session, "emergency_admin")
+    upload = f"/emergency/tasks/{c['task_id']}/upload"
+    assert admin.get(upload).status_code == 403
+    page = admin.get(f"/emergency/{c['event_id']}")
+    assert page.status_code == 200
+    assert f'href="{upload}"' not in page.text and "受灾人员名单" in page.text
+    admin.cookies.set("gs_lang", "en")
+    english = admin.get(f"/emergency/{c['event_id']}").text
+    assert "Purpose: 转移安置受灾群众" in english and "Purpose：" not in english
+
+
+def test_r21_refused_task_keeps_what_the_manager_typed(session: Session, c: dict[str, Any]) -> None:
+    """R21: a task whose items cannot be read is refused on the event page (422, in Chinese) with the
+    typed title, items and respondents kept; no task is added."""
+    admin, csrf = _browser(session, "emergency_admin")
+    before = len(emergency.tasks_of(session, c["event_id"]))
+    session.rollback()
+    sent = admin.post(
+        f"/emergency/{c['event_id']}/tasks",
+        data={
+            "csrf_token": csrf,
+            "title": "安置点物资需求",
+            "items": "not a proper line",
+            "respondent_org_codes": "health",
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 422 and 'data-testid="emergency-error"' in sent.text
+    assert "第 1 行应为" in sent.text
+    assert 'value="安置点物资需求"' in sent.text and ">not a proper line</textarea>" in sent.text
+    assert 'value="health"' in sent.text
+    assert len(emergency.tasks_of(session, c["event_id"])) == before

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, publish, store_city, write
 
@@ -22,7 +22,7 @@ from gongshu.kernel.errors import Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identity import sessions
 from gongshu.kernel.identity.models import Organisation, User
 from gongshu.kernel.workflow.attachments import list_attachments
-from gongshu.kernel.workflow.models import Notification
+from gongshu.kernel.workflow.models import Case, Notification
 from gongshu.kernel.workflow.sla import sweep
 from gongshu.quality import objections
 from gongshu.store import service as store
@@ -155,3 +155,48 @@ def test_r14_r26_pages_my_data_objection_handling_and_my_reads(c: dict[str, Any]
     assert person.get(f"/data/objections/{case_id}").status_code == 403
     reads = person.get("/my/reads")
     assert reads.status_code == 200 and "市民政局" in reads.text
+
+
+def test_r14_refused_objection_keeps_the_form_with_the_message_and_stores_nothing(c: dict[str, Any]) -> None:
+    """R14: an objection without the correct value is refused on the form itself (422), in Chinese, with
+    what the person typed kept; no case is opened."""
+    person, csrf = _browser("citizen")
+    with read_scope() as s:
+        cases_before = s.scalar(select(func.count()).select_from(Case))
+    sent = person.post(
+        f"/my/data/{c['code']}/objection",
+        data={"csrf_token": csrf, "field": "full_name", "claimed_value": "", "reason": "我写下的理由"},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 422
+    assert 'data-testid="objection-error"' in sent.text and "请填写您认为正确的值" in sent.text
+    assert "我写下的理由" in sent.text and '<option value="full_name" selected>' in sent.text
+    with read_scope() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == cases_before
+
+
+def test_r14_refusal_without_reasons_keeps_the_handling_form(c: dict[str, Any]) -> None:
+    """R14: refusing an objection needs written reasons; without them the provider sees the message on
+    the handling page with the corrected value they typed, not an error page."""
+    case_id = _file(c)
+    officer, csrf = _browser("civil_clerk")
+    sent = officer.post(
+        f"/data/objections/{case_id}",
+        data={"csrf_token": csrf, "action": "reject", "value": "章零零", "reasons": ""},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 422 and 'role="alert"' in sent.text
+    assert 'value="章零零"' in sent.text and "/data/objections/" in sent.text
+
+
+def test_r14_my_data_shows_decimals_as_written_and_the_current_value_in_english(c: dict[str, Any]) -> None:
+    """R14: a decimal is shown as 10.5, not with the column's padding zeros; the objection form's
+    options read "补助金额（现为：10.5）" in Chinese and "… (now: 10.5)" in English."""
+    person, _ = _browser("citizen")
+    page = person.get("/my/data").text
+    assert "<td>10.5</td>" in page and "10.50000" not in page
+    form = person.get(f"/my/data/{c['code']}/objection").text
+    assert "补助金额（现为：10.5）" in form
+    person.cookies.set("gs_lang", "en")
+    english = person.get(f"/my/data/{c['code']}/objection").text
+    assert "补助金额 (now: 10.5)" in english and "（now" not in english

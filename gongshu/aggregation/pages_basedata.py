@@ -51,7 +51,7 @@ def _lookup(request: Request, actor: Actor, kind: str, value: str) -> HTMLRespon
                     request, "aggregation/base_lookup.html", kind=kind, value=value, results=results, error=""
                 )
         except GongshuError as exc:
-            if exc.status_code >= 403:
+            if exc.status_code in (401, 403, 404):
                 raise
             error = exc.message(lang_of(request))
     else:

@@ -16,13 +16,14 @@ from gongshu.catalog.api import facet_filters
 from gongshu.catalog.models import CatalogEntry
 from gongshu.catalog.schemas import DATA_TYPES, FORMATS, SENSITIVITIES, SUBJECT_KINDS, EntryInput
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import require
+from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
 from gongshu.web.deps import csrf_protect, current_actor, require_actor
+from gongshu.web.pages.cases import viewable_case_ids
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -154,7 +155,12 @@ def _editor(
 ) -> HTMLResponse:
     lang = lang_of(request)
     with read_scope() as s:
-        providers = [o for o in s.query(Organisation).order_by(Organisation.code) if actor.acts_for(o.id)]
+        scope = _compile_scope(s, actor)
+        providers = [
+            o
+            for o in s.query(Organisation).order_by(Organisation.code)
+            if actor.acts_for(o.id) or o.id in scope
+        ]
         return render(
             request,
             "catalog/edit.html",
@@ -173,8 +179,19 @@ def _editor(
 def new_page(request: Request, actor: LoggedIn) -> HTMLResponse:
     """R6: the catalog officer's editor for a new entry."""
     with read_scope() as s:
-        require(s, actor, Action.CATALOG_COMPILE, org_id=actor.org_id)
-    return _editor(request, actor, None, EntryInput(provider_org_id=actor.org_id))
+        scope = _compile_scope(s, actor)
+        if actor.org_id in scope or not scope:
+            require(s, actor, Action.CATALOG_COMPILE, org_id=actor.org_id)
+            provider = actor.org_id
+        else:  # a catalog officer for another organisation only (the operator for the province's returns)
+            provider = min(scope)
+    return _editor(request, actor, None, EntryInput(provider_org_id=provider))
+
+
+def _compile_scope(s: Any, actor: Actor) -> set[int]:
+    """R5: the organisations this actor compiles catalog entries for."""
+    decision = decide(s, actor, Action.CATALOG_COMPILE)
+    return set(decision.org_scope or ()) if decision.allowed else set()
 
 
 @router.post("/new", response_class=HTMLResponse, dependencies=Protected)
@@ -207,6 +224,11 @@ def entry_page(request: Request, actor: Anyone, code: str, done: str = "") -> HT
             provider=provider.name(lang) if provider else "",
             pending_changes=pending,
             can_edit=service.can_edit(s, actor, entry),
+            viewable_cases=viewable_case_ids(
+                s,
+                actor,
+                [v.case_id for v in history] + [entry.review_case_id, entry.pending_case_id],
+            ),
             **_vocab(s, lang),
         )
 

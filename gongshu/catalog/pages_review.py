@@ -20,7 +20,7 @@ from gongshu.kernel.policy import service as policy_service
 from gongshu.kernel.timeutil import as_utc
 from gongshu.kernel.workflow import inbox
 from gongshu.web.deps import current_actor, require_role
-from gongshu.web.pages.cases import LABELS, china_time
+from gongshu.web.pages.cases import LABELS, china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -192,6 +192,7 @@ def versions_page(
             "catalog/versions.html",
             entry=entry,
             versions=history,
+            viewable_cases=viewable_case_ids(s, actor, [v.case_id for v in history]),
             from_version=from_,
             to_version=to,
             fields=fields,

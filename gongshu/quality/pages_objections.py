@@ -3,7 +3,9 @@ objection handling page. Thin: the rules live in `quality.objections`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,11 +23,24 @@ LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
 
 
+def shown(value: Any) -> str:
+    """R14: a stored value as a person reads it: a decimal without the column's padding zeros
+    (1197.0000000000 is 1197), an instant to the minute, nothing for an empty value."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
 @router.get("/my/data", response_class=HTMLResponse)
 def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
     """R14: the records about the logged-in person or company, resource by resource."""
     with session_scope() as s:
-        return render(request, "quality/my_data.html", resources=objections.my_data(s, actor))
+        return render(request, "quality/my_data.html", resources=objections.my_data(s, actor), shown=shown)
 
 
 def _objection_form(
@@ -46,6 +61,7 @@ def _objection_form(
             entry=entry,
             row=row,
             items=list(entry.items),
+            shown=shown,
             form=form or {},
             error=error.message(lang_of(request)) if error else "",
             error_field=error.field if error else "",
@@ -80,8 +96,10 @@ async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Resp
             )
             case_id = case.id
     except GongshuError as exc:
-        if exc.status_code >= 403:
+        if exc.status_code in (401, 403, 404):
             raise
+        # A refused value (422) or a record that changed meanwhile (409): the form again, with the
+        # message and what the person typed.
         return _objection_form(request, actor, code, error=exc, form=form, status=exc.status_code)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
@@ -94,11 +112,23 @@ def my_reads_page(request: Request, actor: LoggedIn) -> HTMLResponse:
 
 
 def _handling(
-    request: Request, actor: Actor, case_id: int, error: str = "", status: int = 200
+    request: Request,
+    actor: Actor,
+    case_id: int,
+    error: str = "",
+    status: int = 200,
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     with session_scope() as s:
         view = objections.handling_view(s, actor, case_id)
-        return render(request, "quality/objection_handling.html", status_code=status, error=error, **view)
+        return render(
+            request,
+            "quality/objection_handling.html",
+            status_code=status,
+            error=error,
+            form=form or {},
+            **view,
+        )
 
 
 @router.get("/data/objections/{case_id}", response_class=HTMLResponse)
@@ -120,7 +150,8 @@ async def handling_submit(request: Request, actor: LoggedIn, case_id: int) -> Re
             with session_scope() as s:
                 objections.reject_objection(s, actor, case_id, str(data.get("reasons") or ""))
     except GongshuError as exc:
-        if exc.status_code >= 403:
+        if exc.status_code in (401, 403, 404):
             raise
-        return _handling(request, actor, case_id, exc.message(lang_of(request)), exc.status_code)
+        typed = {"value": str(data.get("value") or ""), "reasons": str(data.get("reasons") or "")}
+        return _handling(request, actor, case_id, exc.message(lang_of(request)), exc.status_code, typed)
     return RedirectResponse(f"/data/objections/{case_id}", status_code=303)

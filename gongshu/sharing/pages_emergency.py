@@ -128,7 +128,11 @@ async def new_submit(request: Request, actor: LoggedIn) -> Response:
 
 
 def _event_page(
-    request: Request, actor: Actor, event_id: int, error: GongshuError | None = None
+    request: Request,
+    actor: Actor,
+    event_id: int,
+    error: GongshuError | None = None,
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     with read_scope() as s:
         event = emergency.get_event(s, actor, event_id)
@@ -150,8 +154,23 @@ def _event_page(
             counts=counts,
             resource_items=items,
             scenario=emergency.scenario_of(event),
+            uploadable=_uploadable(s, actor, tasks),
+            task_form=form or {},
             error=error.message(lang_of(request)) if error else "",
         )
+
+
+def _uploadable(s: Any, actor: Actor, tasks: list[Any]) -> set[int]:
+    """R21: the tasks whose upload page this actor may open (an open task they are asked to provide);
+    the event page links only those, since the upload page refuses everyone else."""
+    out: set[int] = set()
+    for task in tasks:
+        try:
+            emergency.respondent_org(s, actor, task)
+        except GongshuError:
+            continue
+        out.add(task.id)
+    return out
 
 
 @router.get("/{event_id}", response_class=HTMLResponse)
@@ -179,7 +198,7 @@ async def task_submit(request: Request, actor: LoggedIn, event_id: int) -> Respo
                 public=values.get("public") == "1",
             )
     except ValidationFailed as exc:
-        return _event_page(request, actor, event_id, exc)
+        return _event_page(request, actor, event_id, exc, form=values)
     return RedirectResponse(f"/emergency/{event_id}", status_code=303)
 
 

@@ -7,11 +7,13 @@ Handlers are thin: they open a unit of work and call the workflow services, whic
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, NotFound
@@ -19,6 +21,8 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import CHINA
 from gongshu.kernel.workflow import attachments, engine, inbox, notify
 from gongshu.kernel.workflow.attachments import MAX_ATTACHMENT_BYTES
+from gongshu.kernel.workflow.models import Case
+from gongshu.kernel.workflow.visibility import can_view
 from gongshu.web.deps import csrf_protect, require_actor
 from gongshu.web.render import lang_of, render
 
@@ -85,6 +89,16 @@ EVENT_LABELS = {
 def china_time(value: dt.datetime | None) -> str:
     """An instant as shown on pages: China time, to the minute."""
     return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def viewable_case_ids(session: Any, actor: Actor, case_ids: Iterable[int | None]) -> set[int]:
+    """R5, R28: of these cases, the ones this actor may open; other pages link only to those, since
+    /cases/{id} answers 404 for a case the actor may not see."""
+    wanted = {i for i in case_ids if i}
+    if not wanted:
+        return set()
+    cases = session.scalars(select(Case).where(Case.id.in_(wanted)))
+    return {c.id for c in cases if can_view(actor, c)}
 
 
 LABELS: dict[str, Any] = {
