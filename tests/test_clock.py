@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,22 @@ def test_r17_cli_load_then_deadline_and_show(db_clean: str, tmp_path: Path) -> N
     bad.write_text("year: 2027\ntitle: x\nholidays: [2027-01-01]\nworkdays: [2027-02-22]\n", encoding="utf-8")
     refused = runner.invoke(calendar_cli, ["load", str(bad)])
     assert refused.exit_code == 2 and "clock.notice_workday_not_weekend" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "filename", "place"),
+    [
+        (b"year: 2027\ntitle: a\x00b\n", "n.yaml", "第 2 行第 9 列"),
+        (b'{"year": 2027,\n "x": }', "n.json", "第 2 行第 7 列"),
+    ],
+)
+def test_r17_unreadable_notice_is_told_in_chinese_with_its_place(
+    raw: bytes, filename: str, place: str
+) -> None:
+    """The Chinese message names the line and column; the parser's English stays in the English one."""
+    with pytest.raises(GongshuError) as caught:
+        clock.parse_notice(raw, filename)
+    told = caught.value.message_zh.split("格式错误：", 1)[1]
+    assert told.startswith(place)
+    assert not re.search(r"[A-Za-z]{3,}", told)
+    assert "malformed:" in caught.value.message_en

@@ -23,7 +23,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
 from gongshu.web.deps import csrf_protect, current_actor, require_actor
-from gongshu.web.pages.cases import viewable_case_ids
+from gongshu.web.pages.cases import china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -223,6 +223,7 @@ def entry_page(request: Request, actor: Anyone, code: str, done: str = "") -> HT
             done=done,
             provider=provider.name(lang) if provider else "",
             pending_changes=pending,
+            china_time=china_time,
             can_edit=service.can_edit(s, actor, entry),
             viewable_cases=viewable_case_ids(
                 s,

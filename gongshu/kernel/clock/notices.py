@@ -25,6 +25,7 @@ import yaml
 
 from gongshu.kernel.crypto.sm import sm3_hex
 from gongshu.kernel.errors import ValidationFailed
+from gongshu.kernel.parsing import parse_error_en, parse_error_zh
 
 # Upload guard for a file that lists a few dozen dates; not a statutory number.
 MAX_NOTICE_BYTES = 256 * 1024
@@ -91,8 +92,9 @@ def parse_notice(raw: bytes, filename: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if filename.lower().endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise unreadable(f"格式错误：{detail}", f"malformed: {detail}") from exc
+        raise unreadable(
+            f"格式错误：{parse_error_zh(exc, text)}", f"malformed: {parse_error_en(exc)}"
+        ) from exc
     if not isinstance(data, dict):
         raise unreadable(
             "内容不是一个映射（应有 year、title、holidays、workdays）",

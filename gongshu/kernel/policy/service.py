@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.kernel.crypto.sm import sm3_hex
 from gongshu.kernel.errors import GongshuError, NotFound, ValidationFailed
+from gongshu.kernel.parsing import parse_error_zh
 from gongshu.kernel.policy.models import PolicyVersion
 from gongshu.kernel.policy.schema import PolicyDocument
 from gongshu.kernel.timeutil import today_china
@@ -66,7 +67,9 @@ def parse_policy(text: str, *, source: str = "policy") -> PolicyDocument:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationFailed(
-            "policy.unreadable", f"政策文件无法解析：{exc}", f"Policy file {source} cannot be parsed: {exc}"
+            "policy.unreadable",
+            f"政策文件无法解析：{parse_error_zh(exc, text)}",
+            f"Policy file {source} cannot be parsed: {exc}",
         ) from exc
     if not isinstance(raw, dict):
         raise ValidationFailed("policy.unreadable", "政策文件不是一个映射", "Policy file is not a mapping")

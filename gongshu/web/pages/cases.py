@@ -18,7 +18,7 @@ from sqlalchemy import select
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, NotFound
 from gongshu.kernel.identity.actor import Actor
-from gongshu.kernel.timeutil import CHINA
+from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.kernel.workflow import attachments, engine, inbox, notify
 from gongshu.kernel.workflow.attachments import MAX_ATTACHMENT_BYTES
 from gongshu.kernel.workflow.models import Case
@@ -87,8 +87,9 @@ EVENT_LABELS = {
 
 
 def china_time(value: dt.datetime | None) -> str:
-    """An instant as shown on pages: China time, to the minute."""
-    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+    """An instant as shown on pages: China time, to the minute (a naive instant, as SQLite gives it back,
+    is UTC)."""
+    return as_utc(value).astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 def viewable_case_ids(session: Any, actor: Actor, case_ids: Iterable[int | None]) -> set[int]:
