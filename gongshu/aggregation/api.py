@@ -13,7 +13,7 @@ from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import rules
 from gongshu.store import batches
-from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.deps import MAX_ID, IdPath, csrf_protect, require_actor
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
 LoggedIn = Annotated[Actor, Depends(require_actor)]
@@ -60,7 +60,7 @@ def list_batches(
 
 
 @router.get("/batches/{batch_id}")
-def get_batch(actor: LoggedIn, batch_id: int) -> dict[str, Any]:
+def get_batch(actor: LoggedIn, batch_id: IdPath) -> dict[str, Any]:
     """R7 R13: a batch's report."""
     with read_scope() as s:
         batch = batches.get(s, batch_id)
@@ -71,9 +71,9 @@ def get_batch(actor: LoggedIn, batch_id: int) -> dict[str, Any]:
 @router.get("/batches/{batch_id}/quarantine")
 def get_quarantine(
     actor: LoggedIn,
-    batch_id: int,
+    batch_id: IdPath,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
     """R13: the rows the batch refused, with source row, column, rule and message (the read is audited)."""
     with session_scope() as s:

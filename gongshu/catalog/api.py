@@ -12,7 +12,7 @@ from gongshu.catalog.models import CatalogEntry
 from gongshu.catalog.schemas import EntryInput, EntryOut, SearchHitOut, SearchOut
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
-from gongshu.web.deps import csrf_protect, current_actor, require_actor
+from gongshu.web.deps import MAX_ID, csrf_protect, current_actor, require_actor
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 Anyone = Annotated[Actor, Depends(current_actor)]
@@ -47,7 +47,7 @@ def search_catalog(
     q: Annotated[str, Query(max_length=200)] = "",
     sort: Annotated[str, Query(pattern="^(relevance|updated)$")] = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> SearchOut:
     """R6: full-text search of the published catalog (Chinese and English) with facets; facet filters are
     repeated query parameters named after the facets."""

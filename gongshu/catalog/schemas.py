@@ -44,7 +44,7 @@ class EntryInput(BaseModel):
     category_code: str = ""
     name: str = ""
     name_en: str = ""
-    provider_org_id: int | None = None
+    provider_org_id: int | None = Field(default=None, ge=1, le=2**31 - 1)  # a row id (PostgreSQL integer)
     summary: str = ""
     format: str = ""
     topic: str = ""

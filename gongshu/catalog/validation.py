@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from sqlalchemy import String
+
+from gongshu.catalog.models import CatalogEntry, CatalogItem
 from gongshu.catalog.schemas import (
     DATA_TYPES,
     FORMATS,
@@ -357,9 +361,49 @@ def _opening(pol: Policy, data: EntryInput) -> list[FieldError]:
     return errors
 
 
+def _column_limits(model: type[Any]) -> dict[str, int]:
+    """The length of each of the model's String columns."""
+    return {
+        c.name: int(c.type.length)
+        for c in model.__table__.columns
+        if isinstance(c.type, String) and c.type.length
+    }
+
+
+ENTRY_LIMITS = _column_limits(CatalogEntry)
+ITEM_LIMITS = _column_limits(CatalogItem)
+
+
+def _too_long(field: str, limit: int) -> FieldError:
+    return FieldError(
+        "catalog.value_too_long",
+        field,
+        f"该项最多 {limit} 个字符",
+        f"{field} holds at most {limit} characters",
+    )
+
+
+def _lengths(data: EntryInput) -> list[FieldError]:
+    """Every text fits its column: a longer one is refused here, never cut off or refused by the
+    database half-way."""
+    errors = [
+        _too_long(name, limit)
+        for name, limit in ENTRY_LIMITS.items()
+        if isinstance(value := getattr(data, name, None), str) and len(value) > limit
+    ]
+    for i, item in enumerate(data.items):
+        errors += [
+            _too_long(f"items[{i}].{name}", limit)
+            for name, limit in ITEM_LIMITS.items()
+            if isinstance(value := getattr(item, name, None), str) and len(value) > limit
+        ]
+    return errors
+
+
 def validate_entry(pol: Policy, data: EntryInput) -> list[FieldError]:
     """R6: all the compilation specification's errors of an entry, each with its field path."""
     return [
+        *_lengths(data),
         *_basics(pol, data),
         *_items(data),
         *_subject_keys(data),

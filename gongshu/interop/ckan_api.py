@@ -102,4 +102,6 @@ async def action(request: Request, name: str) -> JSONResponse:
 
 
 for _path in PATHS:
-    router.add_api_route(_path, action, methods=["GET", "POST"], response_class=JSONResponse)
+    for _method in ("GET", "POST"):  # one route each: each operation has an OpenAPI id of its own
+        _id = "ckan_" + _path.strip("/").split("/{")[0].replace("/", "_") + "_" + _method.lower()
+        router.add_api_route(_path, action, methods=[_method], response_class=JSONResponse, operation_id=_id)

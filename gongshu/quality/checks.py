@@ -36,6 +36,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "type.boolean": ("{label}应为是/否", "{label} must be yes or no"),
     "length": ("{label}超过最大长度 {length}", "{label} is longer than {length} characters"),
+    "character": (
+        "{label}含有空字符（U+0000），不能存储",
+        "{label} contains a NUL character (U+0000), which cannot be stored",
+    ),
     "enum": ("{label}的取值不在允许范围内：{values}", "{label} must be one of: {values}"),
     "range": ("{label}超出允许范围 [{min}, {max}]", "{label} is outside [{min}, {max}]"),
     "pattern": ("{label}的格式不符合规则 {regex}", "{label} does not match the pattern {regex}"),
@@ -147,6 +151,8 @@ def check_column(item: dict[str, Any], raw: pa.Array, rules: list[Any], *, requi
     if required:
         _mark(errors, pc.invert(present), "required")
     _type_check(data_type, values, present, errors)
+    if data_type in ("string", "text"):  # no database stores U+0000 in text (PostgreSQL refuses it)
+        _mark(errors, pc.and_(present, pc.match_substring(values, "\x00")), "character")
     length = item.get("length")
     if length and data_type in ("string", "text"):
         _mark(errors, pc.and_(present, pc.greater(pc.utf8_length(values), int(length))), "length")

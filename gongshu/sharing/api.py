@@ -17,7 +17,7 @@ from gongshu.kernel.workflow import inbox
 from gongshu.kernel.workflow.models import Case
 from gongshu.sharing import applications, grants_service
 from gongshu.sharing.grants_service import GrantView
-from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.deps import MAX_ID, IdPath, csrf_protect, require_actor
 
 router = APIRouter(prefix="/api/v1/sharing", tags=["sharing"])
 LoggedIn = Annotated[Actor, Depends(require_actor)]
@@ -37,7 +37,7 @@ class ApplicationIn(BaseModel):
     delivery_method: str = Field(max_length=20)
     key_municipal_work: bool = False
     cross_department_system: str | None = Field(default=None, max_length=200)
-    consumer_org_id: int | None = None
+    consumer_org_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SelfServiceIn(BaseModel):
@@ -47,7 +47,7 @@ class SelfServiceIn(BaseModel):
     scenario: str = Field(max_length=200)
     items: list[str] = Field(max_length=500)
     method: str = Field(max_length=20)
-    consumer_org_id: int | None = None
+    consumer_org_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class RevokeIn(BaseModel):
@@ -119,7 +119,7 @@ def list_grants(actor: LoggedIn) -> dict[str, list[dict[str, Any]]]:
 
 
 @router.post("/grants/{grant_id}/revoke", dependencies=Protected)
-def revoke_grant(actor: LoggedIn, grant_id: int, data: RevokeIn) -> dict[str, Any]:
+def revoke_grant(actor: LoggedIn, grant_id: IdPath, data: RevokeIn) -> dict[str, Any]:
     """R26: the provider or the authority revokes a grant, with reasons."""
     with session_scope() as s:
         grant = grants_service.revoke(s, actor, grant_id, data.reason)

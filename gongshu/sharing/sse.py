@@ -103,7 +103,7 @@ async def event_stream(
 async def stream(
     request: Request,
     code: str,
-    scenario: str | None = Query(None),
+    scenario: str | None = Query(None, max_length=200),
     after: int | None = Query(None, ge=0),
     actor: Actor = Depends(current_actor),
 ) -> StreamingResponse:

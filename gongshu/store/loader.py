@@ -304,9 +304,18 @@ class Loader:
         return str(info.encoding).lower().replace("-", "").replace("_", "") == "utf8"
 
     def quarantine(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows in Q_COLUMNS order; `raw` as a JSON text."""
+        """Rows in Q_COLUMNS order; `raw` as a JSON text. A refused value holding U+0000 is kept with
+        it written as the escape `\\u0000` (no database stores the character itself in text; R13: the
+        value is kept, not dropped)."""
         if rows:
             self.end_stream()
+            value = Q_COLUMNS.index("value")
+            rows = [
+                (*r[:value], _escape_nul(r[value]), *r[value + 1 :])
+                if isinstance(r[value], str) and "\x00" in r[value]
+                else r
+                for r in rows
+            ]
             self._copy(self.qtab, Q_COLUMNS, rows)
 
     def _stream(self, statement: str, block: bytes) -> None:
@@ -520,6 +529,10 @@ class Loader:
             )
         )
         return {"inserted": inserted, "updated": 0, "deleted": 0}
+
+
+def _escape_nul(value: str) -> str:
+    return value.replace("\x00", "\\u0000")
 
 
 def _text(value: Any) -> str | None:

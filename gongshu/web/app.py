@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gongshu import __version__
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.errors import GongshuError, Unauthenticated
 from gongshu.web import i18n
-from gongshu.web.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE
+from gongshu.web.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_failed
 from gongshu.web.render import render
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,6 +78,13 @@ class IdentityMiddleware:
             except GongshuError as exc:
                 await _error_response(request, exc)(scope, receive, send)
                 return
+        if _is_api(request):
+            if _has_nul(scope):
+                await _error_response(request, _nul_refusal())(scope, receive, send)
+                return
+            kind = _body_kind(scope)
+            if kind is not None:
+                receive = _refusing_nul(receive, kind)
         # The double-submit token of forms shown before login: the one the browser holds, else a fresh one
         # that this response sets (pages put `request.state.csrf_cookie` into their forms' csrf_token field).
         fresh_csrf = None if CSRF_COOKIE in request.cookies or _is_api(request) else secrets.token_urlsafe(24)
@@ -100,6 +111,69 @@ class IdentityMiddleware:
         await self.app(scope, receive, send_with_cookies)
 
 
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _nul_refusal() -> GongshuError:
+    return GongshuError(
+        "request.nul_character",
+        "请求中含有空字符（U+0000），无法处理",
+        "The request contains a NUL character (U+0000)",
+        status_code=422,
+    )
+
+
+class NulInBody(StarletteHTTPException):
+    """A JSON body carrying a NUL character (raised while the body is read; answered 422)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=422, detail="NUL character in the JSON body")
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL character in the API request's path or query string: it can name nothing, and PostgreSQL
+    cannot store or compare it."""
+    query = bytes(scope.get("query_string", b"")).lower()
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
+def _body_kind(scope: Scope) -> str | None:
+    """How an API request's body is scanned for NUL characters: as JSON (also NDJSON), as an urlencoded
+    form, or not at all (None: files and multipart bodies carry NUL bytes of their own)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"content-type":
+            media = value.split(b";")[0].strip().lower()
+            if media.endswith(b"json"):
+                return "json"
+            return "form" if media == b"application/x-www-form-urlencoded" else None
+    return None
+
+
+def _refusing_nul(receive: Receive, kind: str) -> Receive:
+    """`receive` for a JSON or urlencoded body, raising `NulInBody` on a NUL: a raw one, a JSON escape
+    (`\\u0000`, not itself escaped) or, in a form, `%00` — as the body streams by (nothing is buffered)."""
+    tail = b""
+
+    async def wrapped() -> Message:
+        nonlocal tail
+        message = await receive()
+        chunk = message.get("body", b"") if message["type"] == "http.request" else b""
+        if chunk:
+            text = tail + chunk
+            at = text.find(_NUL_ESCAPE)
+            while at >= 0:
+                slashes = len(text[:at]) - len(text[:at].rstrip(b"\\"))
+                if slashes % 2 == 0:
+                    raise NulInBody()
+                at = text.find(_NUL_ESCAPE, at + 1)
+            if b"\x00" in text or (kind == "form" and b"%00" in text.lower()):
+                raise NulInBody()
+            tail = text[-64:]
+        return message
+
+    return wrapped
+
+
 def _error_response(request: Request, exc: GongshuError) -> Response:
     lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
     if _is_api(request) or request.headers.get("authorization"):
@@ -107,6 +181,94 @@ def _error_response(request: Request, exc: GongshuError) -> Response:
     if isinstance(exc, Unauthenticated):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     return render(request, "error.html", status_code=exc.status_code, error=exc, message=exc.message(lang))
+
+
+HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("request.malformed", "请求无法解析", "The request could not be parsed"),
+    404: ("request.not_found", "没有这个接口地址", "No such API path"),
+    405: (
+        "request.method_not_allowed",
+        "该接口地址不支持此请求方法",
+        "This API path does not allow the method",
+    ),
+    413: ("request.too_large", "请求体过大", "The request body is too large"),
+    415: ("request.unsupported_media_type", "不支持的请求体类型", "Unsupported request body type"),
+}
+
+
+def _http_refusal(exc: StarletteHTTPException) -> GongshuError:
+    code, zh, en = HTTP_CODES.get(
+        exc.status_code, (f"request.http_{exc.status_code}", "请求被拒绝", "The request was refused")
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if detail and detail != HTTPStatus(exc.status_code).phrase:
+        en = f"{en}: {detail}"
+    return GongshuError(
+        code, zh, en, status_code=exc.status_code, details={"detail": detail} if detail else None
+    )
+
+
+def _request_invalid(exc: RequestValidationError) -> GongshuError:
+    """A request FastAPI could not validate, as `request.invalid` naming the first field at fault (every
+    error in `details.errors`); a body that is not JSON at all says so, with the position."""
+    errors = list(exc.errors())
+    listed = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", []) if p not in ("body", "query", "path", "form")),
+            "type": str(e.get("type", "")),
+            "message": str(e.get("msg", "")),
+        }
+        for e in errors[:50]
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+    if first.get("type") == "json_invalid":
+        loc = list(first.get("loc", []))
+        pos = loc[-1] if loc else "?"
+        ctx = first.get("ctx")
+        reason = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        return GongshuError(
+            "request.invalid",
+            f"请求体不是有效的 JSON（第 {pos} 个字符处）：{reason}",
+            f"The request body is not valid JSON (at character {pos}): {reason}",
+            field="body",
+            status_code=422,
+            details={"errors": listed},
+        )
+    field = listed[0]["field"] if listed else ""
+    return GongshuError(
+        "request.invalid",
+        f"请求参数 {field} 有误：{first.get('msg')}",
+        f"Request field {field} is invalid: {first.get('msg')}",
+        field=field or None,
+        status_code=422,
+        details={"errors": listed},
+    )
+
+
+async def _gate(request: Request) -> GongshuError | None:
+    """Default deny before bad input: FastAPI reads and parses a request's body before it runs the route's
+    dependencies, so a malformed body would be answered 422/400 ahead of the credential and CSRF checks.
+    Runs those checks (the route's dependencies from `gongshu.web.deps`) first; returns their refusal."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return None
+    pending = list(dependant.dependencies)
+    while pending:
+        dep = pending.pop(0)
+        pending[:0] = dep.dependencies
+        call = dep.call
+        if getattr(call, "__module__", None) != "gongshu.web.deps":
+            continue
+        try:
+            result = call(request)
+            if inspect.isawaitable(result):
+                await result
+        except GongshuError as exc:
+            return exc
+        except Exception:  # an unreadable body (no form, or already consumed) carries no CSRF token
+            return csrf_failed()
+    return None
 
 
 def create_app() -> FastAPI:
@@ -152,16 +314,25 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid"}
-        field = ".".join(str(p) for p in first.get("loc", []) if p not in ("body", "query", "path", "form"))
-        err = GongshuError(
-            "request.invalid",
-            f"请求参数 {field} 有误：{first.get('msg')}",
-            f"Request field {field} is invalid: {first.get('msg')}",
-            field=field or None,
-            status_code=422,
-        )
-        return _error_response(request, err)
+        refused = await _gate(request)
+        if refused is not None:
+            return await _gongshu_error(request, refused)
+        return _error_response(request, _request_invalid(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own refusals (no such route, method not allowed, an unreadable body): in the API,
+        in the project's error shape with a stable code, after the route's credential checks."""
+        if not (_is_api(request) or request.headers.get("authorization")):
+            return await http_exception_handler(request, exc)
+        refused = await _gate(request)
+        if refused is not None:
+            return await _gongshu_error(request, refused)
+        refusal = _nul_refusal() if isinstance(exc, NulInBody) else _http_refusal(exc)
+        response = _error_response(request, refusal)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in _routers():

@@ -6,11 +6,18 @@ Handlers open their own unit of work with `session_scope()` and call services in
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from gongshu.kernel.errors import Forbidden, Unauthenticated
 from gongshu.kernel.identity.actor import ANONYMOUS, Actor
+
+MAX_ID = 2**31 - 1
+"""The largest row id (PostgreSQL's `integer`): a larger id in a request can name nothing."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A path parameter naming a row by its id: 1 to `MAX_ID` (a bigger number is a 422, never a database
+overflow)."""
 
 SESSION_COOKIE = "gs_session"
 CSRF_COOKIE = "gs_csrf"  # double-submit token for forms shown before login
@@ -59,8 +66,12 @@ async def csrf_protect(request: Request) -> None:
     web_session = getattr(request.state, "web_session", None)
     expected = web_session.csrf_token if web_session is not None else request.cookies.get(CSRF_COOKIE)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise Forbidden(
-            "auth.csrf_failed",
-            "页面已过期或来源不可信，请刷新后重试",
-            "Missing or wrong CSRF token; reload the page",
-        )
+        raise csrf_failed()
+
+
+def csrf_failed() -> Forbidden:
+    return Forbidden(
+        "auth.csrf_failed",
+        "页面已过期或来源不可信，请刷新后重试",
+        "Missing or wrong CSRF token; reload the page",
+    )

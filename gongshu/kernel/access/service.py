@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.policy import ROLE_PERMISSIONS, Action
 from gongshu.kernel.audit.service import record
-from gongshu.kernel.errors import Forbidden
+from gongshu.kernel.errors import Forbidden, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import GOVERNMENT_KINDS, PUBLIC_KINDS, Organisation, OrgKind, Role
 from gongshu.kernel.timeutil import now
 
+SCENARIO_MAX = 200
+"""The longest scenario a grant (and the audit log) holds."""
 DATA_ROLES = frozenset({Role.DATA_OFFICER.value, Role.CATALOG_OFFICER.value, Role.ORG_ADMIN.value})
 
 
@@ -344,7 +346,15 @@ def enforce_data(
     """Decide; a refusal is raised as AccessDenied, which carries its audit entry: the web layer (and any
     other caller, through `record_denial`) writes it in a transaction of its own, after the caller's
     transaction has rolled back, so that every refused attempt is in the log. An allowed read is audited
-    by the caller once it knows which records it returned (R26 data tracker)."""
+    by the caller once it knows which records it returned (R26 data tracker). A stated scenario longer
+    than any grant's (`SCENARIO_MAX`) names none: refused as malformed (422), before any decision."""
+    if scenario is not None and len(scenario) > SCENARIO_MAX:
+        raise ValidationFailed(
+            "access.scenario_invalid",
+            f"使用场景最多 {SCENARIO_MAX} 个字符",
+            f"A scenario holds at most {SCENARIO_MAX} characters",
+            field="scenario",
+        )
     decision = decide_data(session, actor, resource, scenario=scenario, items=items, method=method, at=at)
     if not decision.allowed:
         zh, en = MESSAGES.get(decision.reason, MESSAGES["access.no_rule"])

@@ -12,7 +12,7 @@ from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity import login, service, tokens, totp
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import ApiToken
-from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.deps import IdPath, csrf_protect, require_actor
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 LoggedIn = Annotated[Actor, Depends(require_actor)]
@@ -111,7 +111,7 @@ def list_tokens(actor: LoggedIn) -> list[TokenInfo]:
 
 
 @router.delete("/auth/tokens/{token_id}", dependencies=[Depends(csrf_protect)], response_model=TokenInfo)
-def revoke_token(token_id: int, actor: LoggedIn) -> TokenInfo:
+def revoke_token(token_id: IdPath, actor: LoggedIn) -> TokenInfo:
     """R5: revoke a token — one's own, or as org_admin one of a user of the same organisation."""
     with session_scope() as s:
         return TokenInfo.of(tokens.revoke_token(s, actor, token_id))

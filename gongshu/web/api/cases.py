@@ -15,7 +15,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.workflow import attachments, engine, inbox, notify
 from gongshu.kernel.workflow.attachments import MAX_ATTACHMENT_BYTES
 from gongshu.kernel.workflow.models import CaseAttachment, Notification
-from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.deps import IdPath, csrf_protect, require_actor
 from gongshu.web.pages.cases import download_headers
 from gongshu.web.render import lang_of
 
@@ -296,13 +296,13 @@ def get_my_cases(request: Request, actor: LoggedIn, status: str | None = None) -
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-def get_case(request: Request, actor: LoggedIn, case_id: int) -> CaseOut:
+def get_case(request: Request, actor: LoggedIn, case_id: IdPath) -> CaseOut:
     """A case with its steps, history and attachments (404 for those who may not see it)."""
     return _case_out(request, actor, case_id)
 
 
 @router.post("/cases/{case_id}/decisions", response_model=CaseOut, dependencies=Protected)
-def post_decision(request: Request, actor: LoggedIn, case_id: int, body: DecisionIn) -> CaseOut:
+def post_decision(request: Request, actor: LoggedIn, case_id: IdPath, body: DecisionIn) -> CaseOut:
     """R17: the assignee of the open step decides, with written reasons for a return or refusal."""
     with session_scope() as s:
         engine.decide(s, actor, case_id, body.decision, body.reasons)
@@ -310,7 +310,7 @@ def post_decision(request: Request, actor: LoggedIn, case_id: int, body: Decisio
 
 
 @router.post("/cases/{case_id}/escalations", response_model=CaseOut, dependencies=Protected)
-def post_escalation(request: Request, actor: LoggedIn, case_id: int, body: EscalationIn) -> CaseOut:
+def post_escalation(request: Request, actor: LoggedIn, case_id: IdPath, body: EscalationIn) -> CaseOut:
     """R15, R17: the applicant disputes a refusal: authority coordination, then the municipal decision."""
     with session_scope() as s:
         engine.escalate(s, actor, case_id, body.reasons)
@@ -322,7 +322,7 @@ def post_escalation(request: Request, actor: LoggedIn, case_id: int, body: Escal
 )
 async def post_attachment(
     actor: LoggedIn,
-    case_id: int,
+    case_id: IdPath,
     file: Annotated[UploadFile, File()],
     step_seq: Annotated[int | None, Form()] = None,
 ) -> AttachmentOut:
@@ -342,7 +342,7 @@ async def post_attachment(
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response)
-def get_attachment(actor: LoggedIn, case_id: int, attachment_id: int) -> Response:
+def get_attachment(actor: LoggedIn, case_id: IdPath, attachment_id: IdPath) -> Response:
     with session_scope() as s:  # the read is audited
         row, content = attachments.read_attachment(s, actor, attachment_id)
     if row.case_id != case_id:
