@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import json
+import re
 
 import pytest
 import yaml
@@ -354,6 +356,142 @@ def test_r28_audit_search_is_paged(session: Session, orgs: dict[str, int]) -> No
     assert "第 2 页，共 2 页" in second
     assert second.count('<tr data-seq="') == 5
     assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def _read_entries(session: Session) -> None:
+    """A refused and an allowed data read, with a subject key (R26), by an officer with an ASCII name."""
+    officer = create_user(
+        session,
+        username="police.reader",
+        display_name="police.reader",
+        password=PASSWORD,
+        org_code="d.police",
+        roles=["data_officer"],
+    )
+    actor = build_actor(session, officer)
+    record(
+        session,
+        actor,
+        "data.read",
+        object_type="resource",
+        object_id="R-POP",
+        outcome="denied",
+        detail={"reason": "access.no_grant", "method": "api", "path": "/api/v1/R-POP/rows", "items": None},
+    )
+    record(
+        session,
+        actor,
+        "data.read",
+        object_type="resource",
+        object_id="R-POP",
+        scenario="traffic",
+        detail={"method": "api", "basis": "grant", "records": 1, "items": ["name", "id_number"]},
+        subject_keys=["110101199003074477"],
+    )
+    session.commit()
+
+
+def _cell_texts(html: str, tag: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", t).strip() for t in re.findall(rf"<{tag}[^>]*>(.*?)</{tag}>", html, re.S)]
+
+
+def _table(html: str) -> str:
+    return html[html.index('data-testid="audit-entries"') : html.index("</table>")]
+
+
+def test_r26_audit_page_shows_actions_and_details_as_labels(session: Session, orgs: dict[str, int]) -> None:
+    _read_entries(session)
+    client, _ = _client(session, "auth.auditor", "auth", ["auditor"])
+
+    zh = _table(client.get("/audit?action=data.").text)
+    assert zh.count('<tr data-seq="') == 2
+    assert '<span data-testid="action-label">读取数据</span>' in zh
+    assert '<code class="small muted">data.read</code>' in zh  # the code stays, for the prefix filter
+    assert '<dt data-key="items">信息项</dt><dd>name、id_number</dd>' in zh  # a list, joined
+    assert '<dt data-key="records">记录数</dt><dd>1</dd>' in zh
+    # a reason code in monospace with its phrase
+    assert (
+        '<dt data-key="reason">说明</dt><dd><code>access.no_grant</code> 没有有效的共享授权，请先提出共享申请</dd>'
+        in zh
+    )
+    assert zh.count('<dt data-key="items">') == 1  # the refused read recorded no items: left out
+    assert '<span class="badge badge-bad">被拒绝</span>' in zh
+    assert 'data-object-type="resource">资源</span>' in zh
+
+    client.cookies.set("gs_lang", "en")
+    en = _table(client.get("/audit?action=data.").text)
+    assert '<span data-testid="action-label">Data read</span>' in en
+    assert '<dt data-key="items">Data items</dt><dd>name, id_number</dd>' in en
+    assert (
+        '<dt data-key="reason">Reason</dt><dd><code>access.no_grant</code> No grant covers this; apply first</dd>'
+        in en
+    )
+    assert '<span class="badge badge-bad">Denied</span>' in en
+
+
+def test_r26_audit_page_keeps_the_recorded_json_in_details(session: Session, orgs: dict[str, int]) -> None:
+    _read_entries(session)
+    client, _ = _client(session, "auth.auditor", "auth", ["auditor"])
+    page = _table(client.get("/audit?action=data.").text)
+    raws = re.findall(
+        r'<details data-testid="raw-detail"><summary[^>]*>原始记录（JSON）</summary><pre[^>]*>(.*?)</pre></details>',
+        page,
+        re.S,
+    )
+    entries = sorted(_entries(session, "data.read"), key=lambda e: -e.seq)  # the page lists newest first
+    assert len(raws) == len(entries) == 2
+    for raw, entry in zip(raws, entries, strict=True):
+        # the exact recorded detail, whole, as the chain hashes it
+        assert json.loads(html.unescape(raw)) == entry.detail
+        assert html.unescape(raw) == json.dumps(
+            entry.detail, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
+    # R26: subject keys stay hashed: never the ID number, nor more than before (no hash is listed)
+    full = client.get("/audit").text
+    assert "110101199003074477" not in full
+    [read] = [e for e in entries if e.subject_keys]
+    assert all(h not in full for h in read.subject_keys)
+
+    client.cookies.set("gs_lang", "en")
+    assert '<summary class="muted">Recorded JSON</summary>' in client.get("/audit").text
+
+
+def test_r26_audit_page_unknown_action_and_key_fall_back_to_codes(
+    session: Session, orgs: dict[str, int]
+) -> None:
+    record(
+        session,
+        None,
+        "future.thing",
+        object_type="gadget",
+        object_id="g1",
+        detail={"widget": {"a": [1, 2]}, "reason": "future.code", "flag": True, "pairs": [["x", "eq"]]},
+    )
+    session.commit()
+    client, _ = _client(session, "auth.auditor", "auth", ["auditor"])
+    page = _table(client.get("/audit?action=future.").text)
+    assert '<td data-action="future.thing"><code>future.thing</code></td>' in page
+    assert 'data-object-type="gadget">gadget</span>' in page
+    assert '<dt data-key="widget">widget</dt><dd>{&#34;a&#34;:[1,2]}</dd>' in page  # nested, compact
+    assert '<dt data-key="reason">说明</dt><dd><code>future.code</code></dd>' in page
+    assert '<dt data-key="flag">flag</dt><dd>是</dd>' in page
+    assert '<dt data-key="pairs">pairs</dt><dd>[&#34;x&#34;,&#34;eq&#34;]</dd>' in page
+    assert "<td>系统</td>" in page  # the platform's own entries
+
+
+def test_r26_audit_page_labels_are_in_the_page_language(session: Session, orgs: dict[str, int]) -> None:
+    _read_entries(session)
+    client, _ = _client(session, "auth.auditor", "auth", ["auditor"])
+    zh = client.get("/audit").text
+    labels = _cell_texts(_table(zh), "th") + _cell_texts(_table(zh), "dt") + _cell_texts(zh, "label")
+    labels += _cell_texts(_table(zh), "summary") + _cell_texts(_table(zh), "span")
+    labels = [t for t in labels if t not in ("#", "")]
+    assert labels and all(re.search(r"[\u4e00-\u9fff]", t) for t in labels), labels
+
+    client.cookies.set("gs_lang", "en")
+    en = client.get("/audit").text
+    main = en[en.index('<main class="container"') : en.index("</main>")]
+    assert not re.findall(r"[\u4e00-\u9fff]+", main)  # data values here are ASCII: no Chinese is left
 
 
 def test_r26_verify_page_shows_intact_then_first_bad_entry(session: Session, orgs: dict[str, int]) -> None:
