@@ -88,6 +88,23 @@ def _clean(url: str) -> None:
 
 
 @pytest.fixture()
+def fresh_db(tmp_path: Path, db_url: str) -> Iterator[str]:
+    """An empty database of its own, for a migration test (the shared test database stays at the head)."""
+    name = None
+    if BACKEND == "postgresql":
+        name = f"gongshu_test_mig_{uuid.uuid4().hex[:10]}"
+        url = _pg_create(name)
+    else:
+        url = f"sqlite:///{tmp_path / 'migration.db'}"
+    yield url
+    engine = db._engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+    if name:
+        _pg_drop(name)
+
+
+@pytest.fixture()
 def db_clean(db_url: str) -> Iterator[str]:
     """A database holding only what every installation has (policy, platform key); cleaned afterwards."""
     from gongshu.kernel.bootstrap import seed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -53,6 +54,61 @@ def test_r6_kinds_and_cycles_come_from_policy(session: Session) -> None:
     assert errs["catalog_kind"] == "catalog.unknown_catalog_kind"
     assert errs["update_cycle"] == "catalog.unknown_update_cycle"
     assert errs["grade"] == "catalog.unknown_grade"
+
+
+def test_r6_validation_names_allowed_values_by_their_labels(session: Session) -> None:
+    """An officer reading Chinese sees the labels the pages use, never the raw codes; English names the
+    English labels with the code in parentheses. Codes and field paths stay as they were."""
+    items = marriage().model_dump()["items"]
+    items[1].update(data_type="blob", sensitivity="hush")
+    data = marriage(
+        subject_kind="robot",
+        format="pdf",
+        update_cycle="hourly",
+        grade="x",
+        catalog_kind="secret_catalog",
+        sharing_attribute="maybe",
+        open_attribute="ajar",
+        sharing_methods=["fax"],
+        items=items,
+    )
+    errors = {e.field: e for e in validate_entry(policy_service.at(session), data)}
+    expected_codes = {
+        "subject_kind": "catalog.subject_kind_invalid",
+        "format": "catalog.format_invalid",
+        "update_cycle": "catalog.unknown_update_cycle",
+        "grade": "catalog.unknown_grade",
+        "catalog_kind": "catalog.unknown_catalog_kind",
+        "sharing_attribute": "catalog.unknown_sharing_attribute",
+        "open_attribute": "catalog.unknown_open_attribute",
+        "sharing_methods[0]": "catalog.unknown_sharing_method",
+        "items[1].data_type": "catalog.item_type_invalid",
+        "items[1].sensitivity": "catalog.item_sensitivity_invalid",
+    }
+    assert {f: errors[f].code for f in expected_codes} == expected_codes
+
+    subject, fmt, cycle = errors["subject_kind"], errors["format"], errors["update_cycle"]
+    assert subject.zh == "数据对象应为 自然人、法人、其他 之一"
+    assert "Natural persons (person)" in subject.en and "Legal persons (legal_person)" in subject.en
+    assert "Excel 工作簿" in fmt.zh and "数据库" in fmt.zh and "Excel workbook (xlsx)" in fmt.en
+    assert "每日" in cycle.zh and "实时变更" in cycle.zh and "Daily (daily)" in cycle.en
+    assert "无条件共享" in errors["sharing_attribute"].zh and "不予开放" in errors["open_attribute"].zh
+    assert "一般数据" in errors["grade"].zh and "政务数据目录" in errors["catalog_kind"].zh
+    assert (
+        "库表" in errors["sharing_methods[0]"].zh
+        and "Database table (db_table)" in errors["sharing_methods[0]"].en
+    )
+    assert "居民身份证号码" in errors["items[1].data_type"].zh
+    assert "个人信息" in errors["items[1].sensitivity"].zh
+    codes = {
+        "person", "legal_person", "other", "csv", "xlsx", "json", "xml", "api", "db", "file",
+        "real_time", "daily", "monthly", "on_change", "general", "important", "core", "government",
+        "unconditional", "not_shared", "not_open", "db_table", "stream", "id_number", "uscc", "string",
+        "public", "secret",
+    }  # fmt: skip
+    for err in errors.values():
+        written = err.zh.split("“")[0] + err.zh.split("”")[-1]  # leave out the value as written
+        assert not {c for c in codes if re.search(rf"(?<![A-Za-z_]){c}(?![A-Za-z_])", written)}, err.zh
 
 
 def test_r18_not_shared_needs_legal_basis(session: Session) -> None:
@@ -156,6 +212,10 @@ def test_r9_change_keeps_version_1_in_force_until_approved(session: Session, c: 
     assert entry.summary == "本市办理的结婚、离婚登记记录。" and entry.current_version == 1
     assert entry.pending is not None and entry.pending["summary"] == "新的摘要"
     assert {ch["field"] for ch in case.payload["changes"]} == {"summary"}
+    assert (case.title, case.title_en) == (
+        "目录变更：婚姻登记信息",
+        "Catalog change: Marriage registration",
+    )  # R28
     engine.decide(session, c["reviewer"], case.id, "approve")
     session.commit()
     assert entry.summary == "新的摘要" and entry.current_version == 2 and entry.pending is None

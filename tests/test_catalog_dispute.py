@@ -47,6 +47,7 @@ def test_r15_municipal_decision_imposes_the_proposed_attribute(session: Session,
     )
     session.commit()
     assert case.kind == "attribute_dispute" and case.parties == {"provider": c["civil"].id}
+    assert case.title_en == "Sharing attribute dispute: Marriage registration"  # R28
     engine.decide(session, c["coordinator"], case.id, "escalate", "协商未果，提请市人民政府决定")
     session.commit()
     assert _entry(session, c["code"]).sharing_attribute == "conditional"

@@ -123,6 +123,61 @@ def test_r6_import_reports_row_and_column_and_imports_nothing(session: Session, 
     assert _count(session) == 0
 
 
+def test_r6_import_messages_name_what_may_be_written_in_the_cell(session: Session, c: dict[str, Any]) -> None:
+    """The template writes the labels, the import reads them, and a refused cell's message lists the
+    labels an officer may write there (R6): the same vocabulary as the entry pages, not the raw codes."""
+    data = _workbook(session, _row("1"), _row("2", name="收养登记信息"))
+    wb = load_workbook(io.BytesIO(data))
+    assert (wb[ENTRY_SHEET]["H3"].value, wb[ENTRY_SHEET]["K3"].value) == ("CSV 文件", "自然人")
+    assert (wb[ITEM_SHEET]["E3"].value, wb[ITEM_SHEET]["H3"].value) == ("居民身份证号码", "个人信息")
+    listed = {str(cell.value) for col in wb["代码表"].iter_cols() for cell in col}
+    assert {"Excel 工作簿", "法人", "小数", "涉密"} <= listed
+    data = _edit(data, ENTRY_SHEET, "H3", "Excel 工作簿")  # labels, as the drop-downs write them
+    data = _edit(data, ENTRY_SHEET, "K3", "自然人")
+    data = _edit(data, ITEM_SHEET, "H4", "内部")
+    data = _edit(data, ENTRY_SHEET, "H4", "PDF")  # row 4: no such format
+    data = _edit(data, ENTRY_SHEET, "K4", "机器人")  # row 4: no such subject
+    data = _edit(data, ENTRY_SHEET, "S4", "每小时")  # row 4: no such update cycle
+    data = _edit(data, ITEM_SHEET, "E5", "blob")  # entry 2's first item: no such data type
+    refused = import_workbook(session, c["civil_officer"], data, "目录.xlsx")
+    by_cell = {(e.sheet, e.row, e.column): e for e in refused.errors}
+    assert {k: e.code for k, e in by_cell.items()} == {
+        (ENTRY_SHEET, 4, "资源格式"): "catalog.format_invalid",
+        (ENTRY_SHEET, 4, "数据对象"): "catalog.subject_kind_invalid",
+        (ENTRY_SHEET, 4, "更新周期"): "catalog.unknown_update_cycle",
+        (ENTRY_SHEET, 4, "共享方式"): "catalog.method_format_mismatch",  # 库表 needs a tabular format
+        (ITEM_SHEET, 5, "数据类型"): "catalog.item_type_invalid",
+    }
+    assert (
+        by_cell[(ENTRY_SHEET, 4, "共享方式")].zh
+        == "库表方式要求表格类资源格式（CSV 文件、Excel 工作簿、数据库）"
+    )
+    assert by_cell[(ENTRY_SHEET, 4, "数据对象")].zh == "数据对象应为 自然人、法人、其他 之一"
+    assert "CSV 文件、Excel 工作簿" in by_cell[(ENTRY_SHEET, 4, "资源格式")].zh
+    assert "xlsx" not in by_cell[(ENTRY_SHEET, 4, "资源格式")].zh
+    assert "每日" in by_cell[(ENTRY_SHEET, 4, "更新周期")].zh
+    assert "daily" not in by_cell[(ENTRY_SHEET, 4, "更新周期")].zh
+    assert "统一社会信用代码" in by_cell[(ITEM_SHEET, 5, "数据类型")].zh
+    assert "Whole number (integer)" in by_cell[(ITEM_SHEET, 5, "数据类型")].en
+    assert _count(session) == 0
+    data = _edit(data, ENTRY_SHEET, "H4", "db")  # the codes are still read
+    data = _edit(data, ENTRY_SHEET, "K4", "Legal persons")  # and the English labels
+    data = _edit(data, ENTRY_SHEET, "S4", "每月")
+    data = _edit(data, ITEM_SHEET, "E5", "统一社会信用代码")
+    data = _edit(data, ITEM_SHEET, "B5", "uscc")
+    report = import_workbook(session, c["civil_officer"], data, "目录.xlsx")
+    assert report.ok, [e.zh for e in report.errors]
+    session.commit()
+    entries = session.scalars(select(CatalogEntry).order_by(CatalogEntry.id)).all()
+    assert [(e.format, e.subject_kind, e.update_cycle) for e in entries] == [
+        ("xlsx", "person", "daily"),
+        ("db", "legal_person", "monthly"),
+    ]
+    first = entries[1].items[0]
+    assert (first.data_type, first.sensitivity) == ("uscc", "personal")
+    assert [i.sensitivity for i in entries[0].items] == ["personal", "internal"]
+
+
 def test_r6_import_refuses_unknown_refs_forbidden_providers_and_bad_conditions(
     session: Session, c: dict[str, Any]
 ) -> None:

@@ -76,6 +76,8 @@ def test_r9_transfer_consent_review_moves_entries_and_update_due_in_seven_workin
     session.commit()
     assert [s.name for s in case.steps] == ["receiving_consent", "authority_review", "receiving_update"]
     assert case.parties == {"receiving": c["police"].id, "losing": c["civil"].id}
+    # R28: the English title names the organisations in English
+    assert case.title_en == "Catalog transfer: Civil Affairs Bureau → Public Security Bureau (2 entries)"
     engine.decide(session, c["police_admin"], case.id, "approve", "同意接收")
     session.commit()
     entry = session.scalars(select(CatalogEntry).where(CatalogEntry.resource_code == c["marriage"])).one()

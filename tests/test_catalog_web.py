@@ -116,6 +116,30 @@ def test_r6_api_create_lists_every_error(session: Session, c: dict[str, Any]) ->
     assert client.post(f"/api/v1/catalog/{code}/submit").json()["status"] == "in_review"
 
 
+def test_r6_api_and_editor_name_allowed_values_by_their_labels(session: Session, c: dict[str, Any]) -> None:
+    user = session.scalars(select(User).where(User.username == "civil_officer")).one()
+    raw, _ = tokens.issue_token(session, user, name="pytest")
+    session.commit()
+    api = TestClient(create_app(), headers={"Authorization": f"Bearer {raw}"})
+    refused = api.post("/api/v1/catalog", json=marriage(subject_kind="robot", format="pdf").model_dump())
+    assert refused.status_code == 422
+    errors = {e["field"]: e for e in refused.json()["error"]["details"]["errors"]}
+    assert errors["subject_kind"]["code"] == "catalog.subject_kind_invalid"
+    assert errors["subject_kind"]["zh"] == "数据对象应为 自然人、法人、其他 之一"
+    assert "Natural persons (person)" in errors["subject_kind"]["en"]
+    assert errors["format"]["code"] == "catalog.format_invalid" and "Excel 工作簿" in errors["format"]["zh"]
+    client, csrf = _browser(session, "civil_officer")
+    page = client.post("/catalog/new", data=_form(csrf_token=csrf, update_cycle="hourly"))
+    assert page.status_code == 422 and 'data-testid="error-update_cycle"' in page.text
+    assert "实时、每日、每周" in page.text
+    # The editor's lists and the entry page name formats and data types by the same labels.
+    editor = client.get("/catalog/new").text
+    assert ">CSV 文件</option>" in editor
+    assert ">居民身份证号码</option>" in editor
+    entry = client.get(f"/catalog/{c['code']}").text
+    assert "<td>居民身份证号码</td>" in entry and "<td>id_number</td>" not in entry
+
+
 def test_r9_change_form_needs_reasons_to_narrow(session: Session, c: dict[str, Any]) -> None:
     client, csrf = _browser(session, "civil_officer")
     form = client.get(f"/catalog/{c['code']}/edit")

@@ -118,6 +118,7 @@ def test_r21_collected_data_only_for_responders_while_open(
         Case, next(r["case_id"] for r in task.respondents if r["org_id"] == c["police"].id)
     )
     assert police_case is not None and police_case.status == "approved"
+    assert police_case.title_en == f"Emergency data collection: {task.title}"  # R28
 
 
 def test_r21_public_accounts_upload_to_an_open_task(

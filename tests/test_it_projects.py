@@ -73,6 +73,7 @@ def test_r8_acceptance_requested_once_nothing_is_missing(
     case = projects.request_acceptance(session, c["civil_officer"], project.id)
     session.commit()
     assert case.kind == "it_project_acceptance" and project.status == "acceptance_requested"
+    assert case.title_en == "IT project acceptance check: 婚姻登记系统"  # R28: no English project name
     engine.decide(session, c["reviewer"], case.id, "approve")
     session.commit()
     assert project.status == "accepted"

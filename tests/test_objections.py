@@ -74,6 +74,8 @@ def test_r14_objection_opens_a_case_with_evidence_on_the_five_day_clock(c: dict[
     with read_scope() as s:
         case = objections.get_case(s, c["citizen"], case_id)
         assert case.kind == "objection" and case.number.startswith("YY-")
+        # R28: the entry's English name; the item has no English label
+        assert case.title_en == "Marriage registration: objection to 姓名"
         assert case.parties == {"provider": c["civil"].id}
         step = case.steps[0]
         assert step.working_days == 5 and step.assignee_org_id == c["civil"].id

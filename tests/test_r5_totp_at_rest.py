@@ -6,15 +6,12 @@ administrators hold an encrypted secret that `gongshu demo-code` still opens."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
 import sqlalchemy as sa
 from auth_fixtures import PASSWORD, seed_city
-from conftest import BACKEND, _pg_create, _pg_drop
 from sqlalchemy import select
 
 from gongshu.kernel import config, db, migrate, timeutil
@@ -127,23 +124,6 @@ def test_r5_r26_demo_administrators_hold_an_encrypted_secret_that_demo_code_open
 
 BEFORE = "0b5e1d9c7a62"
 REVISION = "8a5c7fe92e5c"
-
-
-@pytest.fixture()
-def fresh_db(tmp_path: Path, db_url: str) -> Iterator[str]:
-    """An empty database of its own (the shared test database stays at the head)."""
-    name = None
-    if BACKEND == "postgresql":
-        name = f"gongshu_test_mig_{uuid.uuid4().hex[:10]}"
-        url = _pg_create(name)
-    else:
-        url = f"sqlite:///{tmp_path / 'migration.db'}"
-    yield url
-    engine = db._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    if name:
-        _pg_drop(name)
 
 
 def _legacy_user(url: str, secret: str) -> None:

@@ -115,6 +115,7 @@ def test_r17_joint_review_within_five_working_days(session: Session, c: dict[str
     due = add_working_days(session, today_china(), days).due
     provider, authority = case.steps
     assert (provider.name, authority.name) == ("provider_review", "authority_review")
+    assert case.title_en == "Sharing application: Marriage registration"  # R28
     assert provider.assignee_org_id == c["civil"].id and provider.due_on == due
     freeze(dt.datetime(2025, 3, 5, 10, 0, tzinfo=CHINA))
     engine.decide(session, c["civil_reviewer"], case.id, "approve")

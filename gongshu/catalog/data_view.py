@@ -140,6 +140,7 @@ class SharingTerms:
     items: tuple[str, ...]
     item_labels: dict[str, str]
     published: bool
+    name_en: str = ""
 
 
 def sharing_terms(session: Session, resource_code: str) -> SharingTerms:
@@ -163,6 +164,7 @@ def sharing_terms(session: Session, resource_code: str) -> SharingTerms:
         items=tuple(i.name for i in ordered),
         item_labels={i.name: i.label_zh or i.name for i in ordered},
         published=entry.status == "published",
+        name_en=entry.name_en or "",
     )
 
 

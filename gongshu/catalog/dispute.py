@@ -145,6 +145,7 @@ def open_dispute(
         actor,
         KIND,
         title=f"共享属性争议：{entry.name}",
+        title_en=f"Sharing attribute dispute: {entry.name_en or entry.name}",
         subject_type=SUBJECT_TYPE,
         subject_id=entry.id,
         parties={"provider": entry.provider_org_id},

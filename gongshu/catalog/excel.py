@@ -17,7 +17,14 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service
-from gongshu.catalog.schemas import DATA_TYPES, FORMATS, SENSITIVITIES, SUBJECT_KINDS, EntryInput
+from gongshu.catalog.schemas import (
+    DATA_TYPES,
+    FORMATS,
+    SENSITIVITIES,
+    SUBJECT_KINDS,
+    VOCABULARY_BY_VALUES,
+    EntryInput,
+)
 from gongshu.catalog.validation import validate_entry
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide, require
@@ -27,6 +34,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.organisations import find_org_by_code
 from gongshu.kernel.policy import service as policy_service
 from gongshu.kernel.policy.service import Policy
+from gongshu.web.i18n import gettext
 
 ENTRY_SHEET, ITEM_SHEET, HELP_SHEET, CODES_SHEET = "目录", "信息项", "说明", "代码表"
 HEADER_ROW, KEY_ROW, FIRST_DATA_ROW = 1, 2, 3
@@ -41,8 +49,9 @@ TRUE, FALSE = ("是", "true", "1", "yes", "y"), ("否", "false", "0", "no", "n",
 class Column:
     """One column: field key, Chinese header, help text, whether required, value kind and vocabulary.
 
-    kind: text | list | conditions | bool | int. vocab: a policy group (values are its keys or labels,
-    R30), or a tuple of technical values of the compilation specification."""
+    kind: text | list | conditions | bool | int. vocab: a policy group (R30), or a tuple of technical values
+    of the compilation specification (labelled by schemas.VOCABULARY_LABELS); a cell holds a value's key,
+    Chinese label or English label."""
 
     key: str
     header: str
@@ -63,9 +72,7 @@ ENTRY_COLUMNS = (
     Column("format", "资源格式", "资源的格式", True, vocab=FORMATS),
     Column("topic", "主题", "所属主题，如“民政”"),
     Column("keywords", "关键词", "多个关键词以逗号或顿号分隔", kind="list"),
-    Column(
-        "subject_kind", "数据对象", "person 自然人、legal_person 法人、other 其他（R10）", vocab=SUBJECT_KINDS
-    ),
+    Column("subject_kind", "数据对象", "R10：数据所关于的对象，留空为其他", vocab=SUBJECT_KINDS),
     Column("sharing_attribute", "共享属性", "R15", True, vocab="sharing_attributes"),
     Column(
         "sharing_conditions",
@@ -106,11 +113,13 @@ ENTRY_BY_KEY = {c.key: c for c in ENTRY_COLUMNS}
 ITEM_BY_KEY = {c.key: c for c in ITEM_COLUMNS}
 
 
-def vocabulary(pol: Policy, col: Column) -> list[tuple[str, str]]:
-    """(key, shown value) of a column's allowed values: policy labels in Chinese, technical keys as is."""
+def vocabulary(pol: Policy, col: Column, lang: str = "zh") -> list[tuple[str, str]]:
+    """(key, shown value) of a column's allowed values: their labels, in Chinese unless asked otherwise —
+    what the drop-downs offer and the validation messages name (R6)."""
     if isinstance(col.vocab, str):
-        return [(k, pol.label(col.vocab, k, "zh")) for k in pol.keys(col.vocab)]
-    return [(v, v) for v in col.vocab or ()]
+        return [(k, pol.label(col.vocab, k, lang)) for k in pol.keys(col.vocab)]
+    labels = VOCABULARY_BY_VALUES.get(col.vocab or (), {})
+    return [(v, gettext(lang, labels[v]) if v in labels else v) for v in col.vocab or ()]
 
 
 @dataclass(frozen=True)
@@ -232,10 +241,11 @@ class _RowReader:
 
     def key_of(self, col: Column, value: str) -> str:
         """A vocabulary value given as its key, Chinese label or English label (unknown: kept as is, so
-        that the compilation check names the allowed values)."""
-        if isinstance(col.vocab, str):
-            for key in self.pol.keys(col.vocab):
-                labels = (key, self.pol.label(col.vocab, key, "zh"), self.pol.label(col.vocab, key, "en"))
+        that the compilation check names the allowed values by the labels that may be written)."""
+        if col.vocab:
+            zh, en = vocabulary(self.pol, col, "zh"), dict(vocabulary(self.pol, col, "en"))
+            for key, label_zh in zh:
+                labels = (key, label_zh, en[key])
                 if value in labels or value.lower() in (lbl.lower() for lbl in labels):
                     return key
         return value

@@ -14,7 +14,14 @@ from starlette.datastructures import FormData
 from gongshu.catalog import search, service
 from gongshu.catalog.api import facet_filters
 from gongshu.catalog.models import CatalogEntry
-from gongshu.catalog.schemas import DATA_TYPES, FORMATS, SENSITIVITIES, SUBJECT_KINDS, EntryInput
+from gongshu.catalog.schemas import (
+    DATA_TYPES,
+    FORMATS,
+    SENSITIVITIES,
+    SUBJECT_KINDS,
+    EntryInput,
+    vocabulary_label,
+)
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.db import read_scope, session_scope
@@ -113,6 +120,7 @@ def _vocab(session: Any, lang: str) -> dict[str, Any]:
         "sensitivities": SENSITIVITIES,
         "subject_kinds": SUBJECT_KINDS,
         "label": lambda group, key: pol.label(group, key, lang),
+        "vocab": lambda vocabulary, code: vocabulary_label(vocabulary, code, lang),
     }
 
 

@@ -257,6 +257,7 @@ def request_acceptance(session: Session, actor: Actor, project_id: int) -> Case:
         actor,
         KIND,
         title=f"信息化项目验收核查：{project.name}",
+        title_en=f"IT project acceptance check: {project.name}",
         subject_type=SUBJECT_TYPE,
         subject_id=project.id,
         payload={"outputs": project.outputs, "data_needs": project.data_needs},

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gongshu.web.i18n import gettext
+
 # Not regulation categories (those come from the policy): technical vocabularies of the compilation spec.
 FORMATS = ("csv", "xlsx", "json", "xml", "api", "db", "file")
 TABULAR_FORMATS = ("csv", "xlsx", "db")
@@ -15,6 +17,62 @@ DATA_TYPES = ("string", "integer", "decimal", "date", "datetime", "boolean", "id
 SENSITIVITIES = ("public", "internal", "personal", "secret")
 SUBJECT_KINDS = ("person", "legal_person", "other")
 STATUSES = ("draft", "in_review", "published", "withdrawn")
+
+
+def _(msgid: str) -> str:
+    """Marks a msgid for the page catalogs; gongshu.web.i18n translates it where it is shown."""
+    return msgid
+
+
+# R6: the labels of these vocabularies, as msgids of the page catalogs (the entry pages label subject kinds
+# and sensitivities with the same msgids, catalog/_labels.html). Messages and the Excel template name an
+# allowed value by its label, never by its bare code.
+VOCABULARY_LABELS: dict[str, dict[str, str]] = {
+    "format": {
+        "csv": _("CSV file"),
+        "xlsx": _("Excel workbook"),
+        "json": _("JSON file"),
+        "xml": _("XML file"),
+        "api": _("Service interface"),
+        "db": _("Database"),
+        "file": _("Other file"),
+    },
+    "data_type": {
+        "string": _("Character string"),
+        "integer": _("Whole number"),
+        "decimal": _("Decimal number"),
+        "date": _("Calendar date"),
+        "datetime": _("Date and time"),
+        "boolean": _("Yes or no"),
+        "id_number": _("Resident ID number"),
+        "uscc": _("Unified social credit code"),
+        "text": _("Long text"),
+    },
+    "sensitivity": {
+        "public": _("Public"),
+        "internal": _("Internal"),
+        "personal": _("Personal"),
+        "secret": _("Secret"),
+    },
+    "subject_kind": {
+        "person": _("Natural persons"),
+        "legal_person": _("Legal persons"),
+        "other": _("Other"),
+    },
+}
+# Each vocabulary by its values, for code that holds the tuple (the Excel columns).
+VOCABULARY_BY_VALUES = {
+    FORMATS: VOCABULARY_LABELS["format"],
+    DATA_TYPES: VOCABULARY_LABELS["data_type"],
+    SENSITIVITIES: VOCABULARY_LABELS["sensitivity"],
+    SUBJECT_KINDS: VOCABULARY_LABELS["subject_kind"],
+}
+
+
+def vocabulary_label(vocabulary: str, code: str, lang: str = "zh") -> str:
+    """The label of a value of one of these vocabularies in a language (an unknown value: as is)."""
+    msgid = VOCABULARY_LABELS[vocabulary].get(code)
+    return gettext(lang, msgid) if msgid else code
 
 
 class ConditionInput(BaseModel):

@@ -161,6 +161,8 @@ def apply_transfer(
         actor,
         KIND,
         title=f"目录划转：{losing.name_zh} → {receiving.name_zh}（{len(entries)}条）",
+        title_en=f"Catalog transfer: {losing.name('en')} → {receiving.name('en')} "
+        f"({len(entries)} {'entry' if len(entries) == 1 else 'entries'})",
         subject_type=SUBJECT_TYPE,
         subject_id=losing.id,
         parties={"receiving": receiving.id, "losing": losing.id},

@@ -18,6 +18,7 @@ from gongshu.catalog.schemas import (
     TABULAR_FORMATS,
     ConditionInput,
     EntryInput,
+    vocabulary_label,
 )
 from gongshu.kernel.policy.service import Policy
 
@@ -42,6 +43,29 @@ class FieldError:
         return asdict(self)
 
 
+def _with_code(label: str, code: str) -> str:
+    """An English label followed by its code, unless the label already shows it: 'Daily (daily)'."""
+    return label if f"({code})" in label.lower() else f"{label} ({code})"
+
+
+def _policy_allowed(pol: Policy, group: str) -> tuple[str, str]:
+    """R6 R30: a policy group's allowed values as an officer reads them: the Chinese labels, and the English
+    labels with their codes (what the form offers and the Excel import accepts)."""
+    keys = pol.keys(group)
+    return (
+        "、".join(pol.label(group, k, "zh") for k in keys),
+        ", ".join(_with_code(pol.label(group, k, "en"), k) for k in keys),
+    )
+
+
+def _allowed(vocabulary: str, codes: tuple[str, ...]) -> tuple[str, str]:
+    """R6: the same for a vocabulary of the compilation specification (schemas.VOCABULARY_LABELS)."""
+    return (
+        "、".join(vocabulary_label(vocabulary, c, "zh") for c in codes),
+        ", ".join(_with_code(vocabulary_label(vocabulary, c, "en"), c) for c in codes),
+    )
+
+
 def _in_policy(
     pol: Policy, group: str, value: str, field: str, zh_what: str, en_what: str
 ) -> list[FieldError]:
@@ -50,13 +74,13 @@ def _in_policy(
         return []
     if not value:
         return [FieldError(f"catalog.{field}_required", field, f"请选择{zh_what}", f"Choose the {en_what}")]
-    allowed = "、".join(pol.keys(group))
+    zh, en = _policy_allowed(pol, group)
     return [
         FieldError(
             f"catalog.unknown_{field}",
             field,
-            f"{zh_what}“{value}”不在政策 {pol.id} 规定的范围内（{allowed}）",
-            f"{en_what} {value!r} is not one of policy {pol.id}: {', '.join(pol.keys(group))}",
+            f"{zh_what}“{value}”不在政策 {pol.id} 规定的范围内，应为 {zh} 之一",
+            f"{en_what[0].upper()}{en_what[1:]} {value!r} is not one of policy {pol.id}: {en}",
         )
     ]
 
@@ -64,14 +88,15 @@ def _in_policy(
 def _conditions(pol: Policy, group: str, conds: list[ConditionInput], field: str) -> list[FieldError]:
     """R17 / R24: each condition has a kind from the policy and a statement."""
     errors: list[FieldError] = []
+    zh, en = _policy_allowed(pol, group)
     for i, cond in enumerate(conds):
         if cond.kind not in pol.keys(group):
             errors.append(
                 FieldError(
                     "catalog.unknown_condition_kind",
                     f"{field}[{i}].kind",
-                    f"条件类型“{cond.kind}”不在政策规定的范围内（{'、'.join(pol.keys(group))}）",
-                    f"Condition kind {cond.kind!r} is not one of {', '.join(pol.keys(group))}",
+                    f"条件类型“{cond.kind}”不在政策规定的范围内，应为 {zh} 之一",
+                    f"Condition kind {cond.kind!r} is not one of {en}",
                 )
             )
         if not cond.value.strip():
@@ -109,12 +134,13 @@ def _basics(pol: Policy, data: EntryInput) -> list[FieldError]:
             )
         )
     if data.format not in FORMATS:
+        zh, en = _allowed("format", FORMATS)
         errors.append(
             FieldError(
                 "catalog.format_invalid",
                 "format",
-                f"资源格式应为 {'、'.join(FORMATS)} 之一",
-                f"The format must be one of {', '.join(FORMATS)}",
+                f"资源格式应为 {zh} 之一",
+                f"The format must be one of {en}",
             )
         )
     for i, kw in enumerate(data.keywords):
@@ -183,21 +209,23 @@ def _items(data: EntryInput) -> list[FieldError]:
                 )
             )
         if item.data_type not in DATA_TYPES:
+            zh, en = _allowed("data_type", DATA_TYPES)
             errors.append(
                 FieldError(
                     "catalog.item_type_invalid",
                     f"items[{i}].data_type",
-                    f"数据类型应为 {'、'.join(DATA_TYPES)} 之一",
-                    f"The data type must be one of {', '.join(DATA_TYPES)}",
+                    f"数据类型应为 {zh} 之一",
+                    f"The data type must be one of {en}",
                 )
             )
         if item.sensitivity not in SENSITIVITIES:
+            zh, en = _allowed("sensitivity", SENSITIVITIES)
             errors.append(
                 FieldError(
                     "catalog.item_sensitivity_invalid",
                     f"items[{i}].sensitivity",
-                    f"敏感级别应为 {'、'.join(SENSITIVITIES)} 之一",
-                    f"The sensitivity must be one of {', '.join(SENSITIVITIES)}",
+                    f"敏感级别应为 {zh} 之一",
+                    f"The sensitivity must be one of {en}",
                 )
             )
         if item.length is not None and item.length <= 0:
@@ -215,12 +243,13 @@ def _items(data: EntryInput) -> list[FieldError]:
 def _subject_keys(data: EntryInput) -> list[FieldError]:
     """R10: data about natural persons is keyed by the ID number, about legal persons by the USCC."""
     if data.subject_kind not in SUBJECT_KINDS:
+        zh, en = _allowed("subject_kind", SUBJECT_KINDS)
         return [
             FieldError(
                 "catalog.subject_kind_invalid",
                 "subject_kind",
-                f"数据对象应为 {'、'.join(SUBJECT_KINDS)} 之一",
-                f"The subject kind must be one of {', '.join(SUBJECT_KINDS)}",
+                f"数据对象应为 {zh} 之一",
+                f"The subject kind must be one of {en}",
             )
         ]
     needed = {"person": "id_number", "legal_person": "uscc"}.get(data.subject_kind)
@@ -288,12 +317,13 @@ def _sharing(pol: Policy, data: EntryInput) -> list[FieldError]:
     for i, method in enumerate(data.sharing_methods):
         field = f"sharing_methods[{i}]"
         if method not in pol.keys("sharing_methods"):
+            zh, en = _policy_allowed(pol, "sharing_methods")
             errors.append(
                 FieldError(
                     "catalog.unknown_sharing_method",
                     field,
-                    f"共享方式“{method}”不在政策规定的范围内（{'、'.join(pol.keys('sharing_methods'))}）",
-                    f"Sharing method {method!r} is not one of {', '.join(pol.keys('sharing_methods'))}",
+                    f"共享方式“{method}”不在政策规定的范围内，应为 {zh} 之一",
+                    f"Sharing method {method!r} is not one of {en}",
                 )
             )
         elif method == "stream" and data.update_cycle not in CONTINUOUS_CYCLES:
@@ -301,18 +331,22 @@ def _sharing(pol: Policy, data: EntryInput) -> list[FieldError]:
                 FieldError(
                     "catalog.method_cycle_mismatch",
                     field,
-                    "数据流方式要求更新周期为"
+                    f"{pol.label('sharing_methods', method)}方式要求更新周期为"
                     + "或".join(pol.label("update_cycles", c) for c in CONTINUOUS_CYCLES),
-                    f"The stream method needs a {' or '.join(CONTINUOUS_CYCLES)} update cycle",
+                    f"The {pol.label('sharing_methods', method, 'en')} method needs the update cycle "
+                    + " or ".join(
+                        _with_code(pol.label("update_cycles", c, "en"), c) for c in CONTINUOUS_CYCLES
+                    ),
                 )
             )
         elif method == "db_table" and data.format not in TABULAR_FORMATS:
+            zh, en = _allowed("format", TABULAR_FORMATS)
             errors.append(
                 FieldError(
                     "catalog.method_format_mismatch",
                     field,
-                    f"库表方式要求表格类资源格式（{'、'.join(TABULAR_FORMATS)}）",
-                    f"The database-table method needs a tabular format ({', '.join(TABULAR_FORMATS)})",
+                    f"{pol.label('sharing_methods', method)}方式要求表格类资源格式（{zh}）",
+                    f"The {pol.label('sharing_methods', method, 'en')} method needs a tabular format ({en})",
                 )
             )
     return errors

@@ -176,12 +176,13 @@ def file_objection(
             "The value you give is the one already recorded",
             field="claimed_value",
         )
-    label = next(i.label_zh for i in entry.items if i.name == field)
+    item = next(i for i in entry.items if i.name == field)
     case = engine.submit(
         session,
         actor,
         KIND,
-        title=f"{entry.name}：{label} 数据异议",
+        title=f"{entry.name}：{item.label_zh} 数据异议",
+        title_en=f"{entry.name_en or entry.name}: objection to {item.label_en or item.label_zh}",
         subject_type="record",
         subject_id=f"{code}:{row[key]}" if key else code,
         parties={"provider": entry.provider_org_id},

@@ -267,6 +267,7 @@ def apply(
         actor,
         KIND,
         title=f"共享申请：{terms.name}"[: engine.TITLE_MAX],
+        title_en=f"Sharing application: {terms.name_en or terms.name}",
         subject_type="catalog_entry",
         subject_id=terms.resource_code,
         parties={"provider": terms.provider_org_id},

@@ -166,7 +166,7 @@ def attach(
         case,
         "attachment_added",
         f"案件 {case.number}《{case.title}》新增附件“{name}”",
-        f"Case {case.number} “{case.title}”: attachment {name!r} added",
+        f"Case {case.number} “{case.title_in('en')}”: attachment {name!r} added",
         exclude=actor.user_id,
     )
     return row

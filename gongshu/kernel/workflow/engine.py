@@ -104,6 +104,7 @@ def submit(
     kind: str,
     *,
     title: str,
+    title_en: str | None = None,
     subject_type: str = "",
     subject_id: str | int = "",
     parties: dict[str, int] | None = None,
@@ -113,7 +114,8 @@ def submit(
     """Open a case of `kind` under the policy in force today (R30) and start its first step.
 
     `parties` names the organisations that steps refer to as "party.<name>" (e.g. the provider of the
-    data asked for, R17). Every period is counted by the working-day clock from the policy's deadlines."""
+    data asked for, R17). Every period is counted by the working-day clock from the policy's deadlines.
+    `title_en` is the title shown on English pages (R28; cut to TITLE_MAX, none: the Chinese title)."""
     _require_person(actor)
     title = (title or "").strip()
     if not title or len(title) > TITLE_MAX:
@@ -123,6 +125,7 @@ def submit(
             f"A title is required (at most {TITLE_MAX} characters)",
             field="title",
         )
+    title_en = (title_en or "").strip()[:TITLE_MAX].strip() or None
     org_id = applicant_org_id if applicant_org_id is not None else actor.org_id
     if org_id is None or session.get(Organisation, org_id) is None:
         raise ValidationFailed(
@@ -164,6 +167,7 @@ def submit(
         policy_version_id=pol.id,
         status="in_review",
         title=title,
+        title_en=title_en,
         applicant_org_id=org_id,
         applicant_user_id=actor.user_id,
         subject_type=subject_type,
@@ -188,7 +192,7 @@ def submit(
         case,
         "submitted",
         f"新案件 {case.number}《{title}》待{label_zh}，期限 {first.due_on}",
-        f"New case {case.number} “{title}” awaits {label_en}, due {first.due_on}",
+        f"New case {case.number} “{case.title_in('en')}” awaits {label_en}, due {first.due_on}",
         exclude=actor.user_id,
     )
     return case
@@ -260,7 +264,7 @@ def decide(session: Session, actor: Actor, case_id: int, decision: str, reasons:
     session.flush()
     _audit(session, actor, "workflow.decide", case, step=step.name, decision=decision, reasons=text)
     zh = f"案件 {case.number}《{case.title}》{label_zh}：{_ZH[decision]}"
-    en = f"Case {case.number} “{case.title}”, {label_en}: {_PAST[decision]}"
+    en = f"Case {case.number} “{case.title_in('en')}”, {label_en}: {_PAST[decision]}"
     if started is not None:
         next_zh, next_en = step_label(pol, case, started)
         zh += f"；转入{next_zh}，期限 {started.due_on}"
@@ -317,7 +321,7 @@ def resubmit(
         case,
         "resubmitted",
         f"案件 {case.number}《{case.title}》已重新提交，待{label_zh}，期限 {first.due_on}",
-        f"Case {case.number} “{case.title}” was resubmitted; {label_en} due {first.due_on}",
+        f"Case {case.number} “{case.title_in('en')}” was resubmitted; {label_en} due {first.due_on}",
         exclude=actor.user_id,
     )
     return case
@@ -344,7 +348,7 @@ def withdraw(session: Session, actor: Actor, case_id: int, reasons: str) -> Case
         case,
         "withdrawn",
         f"案件 {case.number}《{case.title}》已由申请单位撤回：{text}",
-        f"Case {case.number} “{case.title}” was withdrawn by the applicant: {text}",
+        f"Case {case.number} “{case.title_in('en')}” was withdrawn by the applicant: {text}",
         exclude=actor.user_id,
     )
     hooks.fire_withdrawn(session, case)
@@ -394,7 +398,7 @@ def escalate(session: Session, actor: Actor, case_id: int, reasons: str) -> Case
         case,
         "escalated",
         f"案件 {case.number}《{case.title}》申请单位提出异议，待{label_zh}，期限 {first.due_on}",
-        f"Case {case.number} “{case.title}” is disputed; {label_en} due {first.due_on}",
+        f"Case {case.number} “{case.title_in('en')}” is disputed; {label_en} due {first.due_on}",
         exclude=actor.user_id,
     )
     return case

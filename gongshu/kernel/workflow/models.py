@@ -23,6 +23,8 @@ class Case(Base):
     # draft, in_review, returned, approved, rejected, withdrawn
     status: Mapped[str] = mapped_column(String(30), index=True, default="in_review")
     title: Mapped[str] = mapped_column(String(300))
+    # R28: the title in English for English pages (None for cases opened before it was kept).
+    title_en: Mapped[str | None] = mapped_column(String(300), default=None)
     applicant_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     applicant_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     subject_type: Mapped[str] = mapped_column(String(60), default="")
@@ -40,6 +42,11 @@ class Case(Base):
     steps: Mapped[list[Step]] = relationship(
         back_populates="case", order_by="Step.seq", lazy="selectin", cascade="all, delete-orphan"
     )
+
+    def title_in(self, lang: str = "zh") -> str:
+        """R28: the title in the page language: the English one on English pages when the case has one,
+        the Chinese one otherwise."""
+        return self.title if lang.startswith("zh") or not self.title_en else self.title_en
 
 
 class Step(Base):

@@ -103,12 +103,12 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
             step.overdue_notified_at = at
             step.due_soon_notified_at = step.due_soon_notified_at or at
             zh = f"案件 {case.number}《{case.title}》{label_zh}已超期（期限 {step.due_on}）"
-            en = f"Case {case.number} “{case.title}”: {label_en} is overdue (due {step.due_on})"
+            en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is overdue (due {step.due_on})"
             overdue.append(step.id)
         else:
             step.due_soon_notified_at = at
             zh = f"案件 {case.number}《{case.title}》{label_zh}即将到期（期限 {step.due_on}）"
-            en = f"Case {case.number} “{case.title}”: {label_en} is due soon (due {step.due_on})"
+            en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is due soon (due {step.due_on})"
             due_soon.append(step.id)
         sent += len(notify(session, recipients, case, state, zh, en))
         event(

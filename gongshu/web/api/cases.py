@@ -22,6 +22,7 @@ from gongshu.web.render import lang_of
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
+TITLE_EN = "R28: the title in English, shown on English pages (null: the case has only its Chinese title)"
 
 
 class StepOut(BaseModel):
@@ -85,6 +86,7 @@ class CaseOut(BaseModel):
     kind: str
     kind_label: str
     title: str
+    title_en: str | None = Field(description=TITLE_EN)
     status: str
     applicant_org_id: int
     applicant_user_id: int | None
@@ -146,6 +148,7 @@ class CaseOut(BaseModel):
             kind=c.kind,
             kind_label=view.kind(lang),
             title=c.title,
+            title_en=c.title_en,
             status=c.status,
             applicant_org_id=c.applicant_org_id,
             applicant_user_id=c.applicant_user_id,
@@ -172,6 +175,7 @@ class InboxItemOut(BaseModel):
     kind: str
     kind_label: str
     title: str
+    title_en: str | None = Field(description=TITLE_EN)
     applicant_org_id: int
     step: str
     step_label: str
@@ -226,6 +230,7 @@ class CaseBriefOut(BaseModel):
     kind: str
     kind_label: str
     title: str
+    title_en: str | None = Field(description=TITLE_EN)
     status: str
     submitted_at: dt.datetime
     step: str | None
@@ -259,6 +264,7 @@ def get_inbox(request: Request, actor: LoggedIn) -> list[InboxItemOut]:
                 kind=i.case.kind,
                 kind_label=i.kind_label(lang),
                 title=i.case.title,
+                title_en=i.case.title_en,
                 applicant_org_id=i.case.applicant_org_id,
                 step=i.step.name,
                 step_label=i.step_label(lang),
@@ -285,6 +291,7 @@ def get_my_cases(request: Request, actor: LoggedIn, status: str | None = None) -
                 kind=r.case.kind,
                 kind_label=r.kind(lang),
                 title=r.case.title,
+                title_en=r.case.title_en,
                 status=r.case.status,
                 submitted_at=r.case.submitted_at,
                 step=r.step.step.name if r.step else None,
