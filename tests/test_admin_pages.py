@@ -405,6 +405,7 @@ def test_r26_audit_page_shows_actions_and_details_as_labels(session: Session, or
 
     zh = _table(client.get("/audit?action=data.").text)
     assert zh.count('<tr data-seq="') == 2
+    assert zh.count('<tr data-detail-of="') == 2  # each entry's detail on a full-width row under it
     assert '<span data-testid="action-label">读取数据</span>' in zh
     assert '<code class="small muted">data.read</code>' in zh  # the code stays, for the prefix filter
     assert '<dt data-key="items">信息项</dt><dd>name、id_number</dd>' in zh  # a list, joined
