@@ -271,6 +271,21 @@ def load(target: Target, kind: str, concurrency: int, seconds: float, clients: i
     }
 
 
+def index_backlog() -> float:
+    """R26: build the subjects' index of the reads so far, as the platform's `audit.index_subjects` job
+    does after them (the read itself only writes its chained entry); returns the time it took."""
+    from gongshu.kernel import db
+    from gongshu.kernel.audit.subjects import index_subjects
+
+    started = time.perf_counter()
+    while True:
+        with db.session_scope() as s:
+            if not index_subjects(s):
+                break
+    db.dispose_all()
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -302,12 +317,17 @@ def main() -> int:
     procs = [start(g_cmd, g_port, env, "/healthz"), start(d_cmd, d_port, env, "/-/versions.json")]
     try:
         targets = [gongshu_target(setup, g_port), datasette_target(setup, d_port)]
+        index_backlog()  # the reads that fetched the cursors
         results: dict[tuple[str, str], dict[str, float]] = {}
         for kind in KINDS:
             for target in targets:
                 results[(target.name, kind)] = r = load(
                     target, kind, args.concurrency, args.seconds, args.clients
                 )
+                if target.name == "gongshu":  # the deferred index work counts in our window
+                    r["index_s"] = index_backlog()
+                    r["rps"] = r["n"] / (r["n"] / r["rps"] + r["index_s"])
+                    print(f"gongshu    {kind:7} subjects' index of the window's reads: {r['index_s']:.2f} s")
                 print(
                     f"{target.name:10} {kind:7} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms"
                 )

@@ -27,11 +27,12 @@ from gongshu.cli import app as cli
 from gongshu.kernel.access.grants import create_grant
 from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
 from gongshu.kernel.audit.service import record
+from gongshu.kernel.audit.subjects import index_subjects
 from gongshu.kernel.audit.verify import verify_chain
 from gongshu.kernel.audit.writer import audit_writer
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.seal import key_id, seal_document, verify_sealed
-from gongshu.kernel.db import read_scope
+from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identifiers.checks import make_id_number
 from gongshu.kernel.identity import tokens
 from gongshu.kernel.identity.models import ApiToken
@@ -202,6 +203,10 @@ def test_r26_audit_writer_commits_each_entry_chained_before_answering(
     assert len(set(seqs)) == 40
     with read_scope() as s:
         assert verify_chain(s).ok
+        assert all(s.get(AuditEntry, q).subject_keys for q in seqs)  # type: ignore[union-attr]
+    with session_scope() as s:  # the tracker's index, derived by its job from the entries (R26)
+        index_subjects(s)
+    with read_scope() as s:
         indexed = s.scalars(select(AuditSubjectIndex.audit_seq).where(AuditSubjectIndex.audit_seq.in_(seqs)))
         assert sorted(indexed) == sorted(seqs)
 

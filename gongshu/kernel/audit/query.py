@@ -21,8 +21,9 @@ from typing import IO, Any, TypedDict, Unpack
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
+from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.audit.service import subject_hash
+from gongshu.kernel.audit.subjects import entries_of_subject
 from gongshu.kernel.errors import ValidationFailed
 from gongshu.kernel.identifiers.checks import check_identifier
 from gongshu.kernel.timeutil import CHINA
@@ -100,8 +101,7 @@ def _conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
     if "subject" in f:
         checked = check_identifier(str(f["subject"]))
         digest = subject_hash(checked.normalized or str(f["subject"]))
-        seqs = select(AuditSubjectIndex.audit_seq).where(AuditSubjectIndex.subject_hash == digest)
-        out.append(e.seq.in_(seqs))
+        out.append(entries_of_subject(digest))
     return out
 
 

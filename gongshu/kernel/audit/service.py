@@ -9,10 +9,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
+from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.sm import hmac_sm3_hex, sm3_hex
 from gongshu.kernel.identity.actor import Actor
@@ -101,7 +101,5 @@ def record(
     )
     entry.entry_hash = sm3_hex(canonical(entry))
     session.add(entry)
-    session.flush()
-    if hashes:  # R26: the data tracker's index, one executemany (not one ORM object per record)
-        session.execute(insert(AuditSubjectIndex), [{"subject_hash": h, "audit_seq": seq} for h in hashes])
+    session.flush()  # R26: the subjects' index is derived from the entry later (`audit.subjects`)
     return entry

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 JobFn = Callable[[Session], None]
 
 # Kernel modules that declare jobs; domain packages are found by their `jobs` module.
-KERNEL_JOB_MODULES = ("gongshu.kernel.workflow.sla",)
+KERNEL_JOB_MODULES = ("gongshu.kernel.workflow.sla", "gongshu.kernel.audit.subjects")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the gongshu package
 
 
