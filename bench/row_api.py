@@ -4,7 +4,12 @@ three queries (equals on the key; a range filter, page of 100; the keyset next p
 in the same run by `--concurrency` connections for `--seconds` per query kind and server.
 
     .venv/bin/python -m bench.row_api [--rows 1000000] [--concurrency 32] [--seconds 20] [--clients 2]
-        [--workers 2]
+        [--workers 2] [--load-generator auto|wrk|httpx]
+
+The platform runs as `gongshu serve --workers N` (one SO_REUSEPORT socket per process, so the kernel spreads
+the connections over the workers). The load comes from `wrk` (one process, one thread, rotating over the
+query kind's URLs with a Lua script) when it is on PATH, else from httpx clients in `--clients` processes;
+`wrk` takes whole seconds.
 
 The data folder and its SQLite database are made fresh in a temporary folder (kept with --keep). The goal
 is ≥ 2× Datasette's requests/s; the exit status is 1 when the run falls short of it."""
@@ -14,9 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,6 +41,23 @@ SCENARIO = "婚育服务一件事"
 GOAL = 2.0
 KINDS = ("equals", "range", "next")
 DAY0 = dt.date(1960, 1, 1)
+# wrk 4.1: rotate over the URLs of WRK_PATHS (one a line); at the end, one JSON line of the summary.
+WRK_SCRIPT = """\
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non2xx": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
 
 
 @dataclass
@@ -204,7 +228,8 @@ def gongshu_target(setup: Setup, port: int) -> Target:
     nexts = []
     for url in t.urls["range"][:100]:
         cursor = httpx.get(t.base + url, headers=t.headers, timeout=30).json()["next"]
-        nexts.append(f"{url}&after={cursor}")
+        if cursor is not None:  # a key near the end has no next page
+            nexts.append(f"{url}&after={cursor}")
     t.urls["next"] = nexts
     return t
 
@@ -218,7 +243,8 @@ def datasette_target(setup: Setup, port: int) -> Target:
     nexts = []
     for url in t.urls["range"][:100]:
         token = httpx.get(t.base + url, timeout=30).json()["next"]
-        nexts.append(f"{url}&_next={quote(str(token))}")
+        if token is not None:  # a key near the end has no next page
+            nexts.append(f"{url}&_next={quote(str(token))}")
     t.urls["next"] = nexts
     return t
 
@@ -271,6 +297,38 @@ def load(target: Target, kind: str, concurrency: int, seconds: float, clients: i
     }
 
 
+def load_wrk(target: Target, kind: str, concurrency: int, seconds: float, folder: Path) -> dict[str, float]:
+    """Drive `concurrency` connections for `seconds` (whole, at least 1) with one wrk process, one thread;
+    the same dict as `load`."""
+    paths = folder / f"wrk-{target.name}-{kind}.txt"
+    paths.write_text("\n".join(target.urls[kind]) + "\n", encoding="utf-8")
+    script = folder / "wrk-rotate.lua"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    cmd = ["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s", "--timeout", "60s"]
+    cmd += ["-s", str(script)]
+    for name, value in target.headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    cmd.append(target.base + "/")
+    env = {**os.environ, "WRK_PATHS": str(paths)}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"requests"')]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    r = json.loads(lines[-1])
+    if r["non2xx"] or r["errors"]:
+        print(
+            f"  {target.name} {kind}: {r['non2xx']} responses were not 2xx, "
+            f"{r['errors']} connect/read/write/timeout errors",
+            file=sys.stderr,
+        )
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50": r["p50_us"] / 1000,
+        "p99": r["p99_us"] / 1000,
+        "n": r["requests"],
+    }
+
+
 def index_backlog() -> float:
     """R26: build the subjects' index of the reads so far, as the platform's `audit.index_subjects` job
     does after them (the read itself only writes its chained entry); returns the time it took."""
@@ -291,27 +349,31 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--clients", type=int, default=2, help="load generator processes")
+    parser.add_argument("--clients", type=int, default=2, help="load generator processes (httpx only)")
     parser.add_argument(
-        "--workers", type=int, default=2, help="uvicorn workers of the platform (one per CPU of the machine)"
+        "--workers", type=int, default=2, help="web processes of the platform (one per CPU of the machine)"
+    )
+    parser.add_argument(
+        "--load-generator",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="auto: wrk when it is on PATH, else httpx",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     args = parser.parse_args()
+    has_wrk = shutil.which("wrk") is not None
+    if args.load_generator == "wrk" and not has_wrk:
+        parser.error("wrk is not on PATH (Debian: apt-get install wrk)")
+    generator = (
+        "wrk" if args.load_generator == "wrk" or (args.load_generator == "auto" and has_wrk) else "httpx"
+    )
     folder = Path(tempfile.mkdtemp(prefix="gongshu-bench-"))
     setup = build(folder, args.rows)
     env = {**os.environ, "GONGSHU_DATABASE_URL": setup.url, "GONGSHU_DATA_DIR": str(folder)}
     bin_dir = Path(sys.executable).parent
     g_port, d_port = _free_port(), _free_port()
-    g_cmd = [str(bin_dir / "uvicorn"), "gongshu.web.app:create_app", "--factory", "--port", str(g_port)]
-    g_cmd += [
-        "--host",
-        "127.0.0.1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--workers",
-        str(args.workers),
-    ]
+    g_cmd = [str(bin_dir / "gongshu"), "serve", "--workers", str(args.workers), "--host", "127.0.0.1"]
+    g_cmd += ["--port", str(g_port), "--log-level", "warning", "--no-access-log"]
     d_cmd = [str(bin_dir / "datasette"), "serve", str(setup.db_path), "--host", "127.0.0.1"]
     d_cmd += ["--port", str(d_port), "--setting", "max_returned_rows", "1000"]
     procs = [start(g_cmd, g_port, env, "/healthz"), start(d_cmd, d_port, env, "/-/versions.json")]
@@ -321,9 +383,11 @@ def main() -> int:
         results: dict[tuple[str, str], dict[str, float]] = {}
         for kind in KINDS:
             for target in targets:
-                results[(target.name, kind)] = r = load(
-                    target, kind, args.concurrency, args.seconds, args.clients
-                )
+                if generator == "wrk":
+                    r = load_wrk(target, kind, args.concurrency, args.seconds, folder)
+                else:
+                    r = load(target, kind, args.concurrency, args.seconds, args.clients)
+                results[(target.name, kind)] = r
                 if target.name == "gongshu":  # the deferred index work counts in our window
                     r["index_s"] = index_backlog()
                     r["rps"] = r["n"] / (r["n"] / r["rps"] + r["index_s"])
@@ -336,7 +400,14 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=20)
     print(f"\n{args.rows:,} rows, {args.concurrency} connections, {args.seconds:.0f} s per kind and server")
-    print(f"gongshu: uvicorn --workers {args.workers}; Datasette: one process, as it runs by default")
+    print(
+        f"gongshu: gongshu serve --workers {args.workers} (one SO_REUSEPORT socket each); "
+        "Datasette: one process, as it runs by default"
+    )
+    if generator == "wrk":
+        print(f"load generator: wrk (one process, 1 thread, {args.concurrency} connections)")
+    else:
+        print(f"load generator: httpx ({args.clients} processes, {args.concurrency} connections in all)")
     print("| query | gongshu req/s | p50 / p99 ms | Datasette req/s | p50 / p99 ms | ratio |")
     print("|---|---|---|---|---|---|")
     ratios = []
@@ -352,8 +423,6 @@ def main() -> int:
     if args.keep:
         print(f"data folder kept: {folder}")
     else:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     return 0 if overall >= GOAL else 1
 

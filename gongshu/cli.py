@@ -173,6 +173,11 @@ def demo_code() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Web processes, each with its own SO_REUSEPORT socket (one per CPU)"
+    ),
+    log_level: str | None = typer.Option(None, "--log-level", help="uvicorn's log level (default: info)"),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request"),
 ) -> None:
     """Run the platform's pages and API (initialises the database first when needed)."""
     import uvicorn
@@ -180,12 +185,19 @@ def serve(
 
     from gongshu.kernel.bootstrap import initialise
     from gongshu.kernel.config import get_settings
+    from gongshu.web.serve import ServeOptions, serve_workers
 
     initialise()  # idempotent: migrations to head, the shipped policy, the platform's seal key
     shown = make_url(get_settings().resolved_database_url()).render_as_string(hide_password=True)
     address = f"[{host}]" if ":" in host else host
-    console.print(f"gongshu serving on http://{address}:{port}/  (database: {shown})", soft_wrap=True)
-    uvicorn.run("gongshu.web.app:create_app", factory=True, host=host, port=port)
+    plural = f", {workers} workers" if workers > 1 else ""
+    console.print(f"gongshu serving on http://{address}:{port}/  (database: {shown}{plural})", soft_wrap=True)
+    if workers == 1:
+        app_path = "gongshu.web.app:create_app"
+        uvicorn.run(app_path, factory=True, host=host, port=port, log_level=log_level, access_log=access_log)
+        return
+    options = ServeOptions(host=host, port=port, log_level=log_level, access_log=access_log)
+    raise typer.Exit(serve_workers(options, workers))
 
 
 @app.command("worker")

@@ -312,3 +312,51 @@ def test_r19_invalid_parameters_are_precise(api: dict[str, Any]) -> None:
     ):
         resp = _get(api, query)
         assert resp.status_code == 422 and resp.json()["error"]["code"] == code, (query, resp.text)
+
+
+def _session_client(session: Session, username: str) -> TestClient:
+    from gongshu.kernel.identity import sessions
+    from gongshu.kernel.identity.models import User
+    from gongshu.web.deps import SESSION_COOKIE
+
+    user = session.scalars(select(User).where(User.username == username)).one()
+    raw, _ = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
+    session.commit()
+    client = TestClient(create_app())
+    client.cookies.set(SESSION_COOKIE, raw)
+    return client
+
+
+def test_r19_token_fast_path_answers_as_the_routed_endpoint(api: dict[str, Any], session: Session) -> None:
+    """Token calls skip the routing layers (RowApiFastPath); a browser session of the same user takes the
+    routed endpoint: the same rows, grant, next page and receipt form, and both reads audited."""
+    query = "items=id_number,full_name&filter[children][in]=1,2&limit=3&sort=-registered_on"
+    fast = _get(api, query)
+    routed = _get(api, query, _session_client(session, "police_clerk"))
+    assert fast.status_code == routed.status_code == 200, (fast.text, routed.text)
+    a, b = fast.json(), routed.json()
+    for key in ("grant", "basis", "scenario", "items", "rows", "next", "total"):
+        assert a[key] == b[key], key
+    assert a["receipt"]["document"]["audit_seq"] != b["receipt"]["document"]["audit_seq"]
+    for resp in (fast, routed):
+        assert verify_receipt(resp.json()["receipt"]).valid
+        assert resp.headers["x-gongshu-grant"] == str(api["grant_id"])
+        assert resp.headers["link"].endswith('rel="receipt"')
+    metrics = api["client"].get("/metrics").text
+    assert 'route="/api/v1/data/{code}/rows"' in metrics
+
+
+def test_r26_token_fast_path_refusals_keep_the_error_shape(api: dict[str, Any]) -> None:
+    """The fast path refuses as the routed endpoint does: a wrong token 401, a NUL 422, another scenario
+    403 (recorded in the audit log), an unknown parameter 422 — in the API's error shape, in English
+    when asked."""
+    bad = TestClient(create_app(), headers={"Authorization": "Bearer gs_nothing_here"})
+    resp = _get(api, "limit=1", bad)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "auth.token_invalid", resp.text
+    resp = api["client"].get(f"/api/v1/data/{api['code']}/rows?scenario=x%00y")
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "request.nul_character"
+    resp = api["client"].get(f"/api/v1/data/{api['code']}/rows?scenario=另一个场景&lang=en")
+    _denied(api, resp, "access.scenario_mismatch")
+    assert resp.json()["error"]["message"].isascii()
+    resp = _get(api, "colour=red")
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "delivery.param_unknown"

@@ -251,4 +251,10 @@ def test_serve_initialises_the_database_and_runs_the_app_factory(
     assert "http://127.0.0.1:8123/" in result.output
     [(args, kwargs)] = calls
     assert args == ("gongshu.web.app:create_app",)
-    assert kwargs == {"factory": True, "host": "127.0.0.1", "port": 8123}
+    assert kwargs == {
+        "factory": True,
+        "host": "127.0.0.1",
+        "port": 8123,
+        "log_level": None,  # uvicorn's own default
+        "access_log": True,
+    }

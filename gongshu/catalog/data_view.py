@@ -17,6 +17,7 @@ from gongshu.catalog.models import CatalogEntry, CatalogGeneration
 from gongshu.catalog.search import search
 from gongshu.catalog.visibility import get_entry
 from gongshu.kernel.access.service import DataResource
+from gongshu.kernel.db import core_connection
 from gongshu.kernel.errors import NotFound
 from gongshu.kernel.identity.actor import Actor
 
@@ -50,14 +51,27 @@ def clear_views() -> None:
         _views.clear()
 
 
+_GENERATION = select(CatalogGeneration.token).where(CatalogGeneration.id == 1)
+_urls: dict[int, str] = {}
+
+
+def _url_of(session: Session) -> str:
+    """The database's address as text (kept per engine: rendering a URL costs more than the read)."""
+    engine = session.get_bind().engine
+    url = _urls.get(id(engine))
+    if url is None:
+        url = _urls[id(engine)] = str(engine.url)
+    return url
+
+
 def resource_view(session: Session, resource_code: str) -> ResourceView:
     """R15–R18, R22, R26: the entry's view for the decision point and the read audit — one primary-key
     read of the catalog generation when the published entry's view is kept, else read (and kept, if
     published) under the generation read in the same transaction."""
-    token = session.scalar(  # the one generation row (`search.GENERATION_ID`)
-        select(CatalogGeneration.token).where(CatalogGeneration.id == 1)
-    )
-    key = (str(session.get_bind().engine.url), token or "", resource_code)
+    # The one generation row (`search.GENERATION_ID`), read on the transaction's connection with a
+    # statement made once (no ORM work: this read is on every data request).
+    token = core_connection(session).execute(_GENERATION).scalar()
+    key = (_url_of(session), token or "", resource_code)
     if token:
         kept = _views.get(key)
         if kept is not None:

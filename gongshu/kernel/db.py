@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from gongshu.kernel.config import get_settings
@@ -135,6 +135,15 @@ def read_scope(url: str | None = None) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+def core_connection(session: Session) -> Connection:
+    """The session's connection in its transaction, for a Core statement made once and executed many times
+    (no ORM work per call: the data requests' hot reads, R19); pending changes are flushed first, as the
+    session's own `execute` would."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
 
 
 def dispose_all() -> None:

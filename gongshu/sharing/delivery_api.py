@@ -23,7 +23,6 @@ import io
 import json
 import re
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +36,14 @@ from sqlalchemy.orm import Session
 from gongshu.catalog.data_view import ResourceView, resource_view
 from gongshu.kernel.access.service import MESSAGES, AccessDenied, DataDecision, enforce_data
 from gongshu.kernel.audit.models import AuditEntry
-from gongshu.kernel.audit.service import subject_hashes
+from gongshu.kernel.audit.service import EntrySpec, subject_hashes
 from gongshu.kernel.audit.writer import audit_writer
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.seal import canonical_json
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.sharing.reads import audit_read, subject_keys_of
+from gongshu.sharing.reads import read_entry_spec, subject_keys_of
 from gongshu.sharing.receipts import digest, issue_receipt
 from gongshu.store.query import DEFAULT_LIMIT, MAX_LIMIT, Filter, QueryResult, json_value, query
 from gongshu.web.deps import current_actor
@@ -224,29 +223,23 @@ def prepare(actor: Actor, code: str, req: RowsRequest, path: str) -> Prepared:
     return Prepared(actor, code, req, path, view, decision, items, result)
 
 
-def audit_job(p: Prepared) -> Callable[[Session], int]:
+def audit_entry(p: Prepared) -> EntrySpec:
     """R26: the audit entry of the read (for the audit writer): who, the grant and scenario, the hashed
-    keys of the records returned, and the request by its digest (filter values may be ID numbers). The
-    keys are hashed here, before the job reaches the writer: its one transaction serves every request."""
+    keys of the records returned, and the request by its digest (filter values may be ID numbers). Made
+    here, outside the writer's transaction: the writer appends a batch of them with one insert."""
     seen = [{**r, **x} for r, x in zip(p.result.rows, p.result.extra, strict=True)]
     hashed = subject_hashes(subject_keys_of(seen, p.view.subject_key_items))
     shape = {"request_sm3": digest(p.req.canonical), "filters": [[f.item, f.op] for f in p.req.filters]}
-
-    def job(session: Session) -> int:
-        entry = audit_read(
-            session,
-            p.actor,
-            p.code,
-            p.decision,
-            seen,
-            method="api",
-            path=p.path,
-            detail=shape,
-            hashed_subjects=hashed,
-        )
-        return entry.seq
-
-    return job
+    return read_entry_spec(
+        p.actor,
+        p.code,
+        p.decision,
+        len(seen),
+        method="api",
+        path=p.path,
+        detail=shape,
+        hashed_subjects=hashed,
+    )
 
 
 def respond(p: Prepared, seq: int) -> Response:
@@ -296,7 +289,7 @@ def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
     audit writer's transaction, shared with the other reads waiting: nothing is delivered unless its entry
     is committed), then seal the receipt; the response names its grant (or its basis)."""
     p = prepare(actor, code, req, path)
-    return respond(p, audit_writer().write(audit_job(p)))
+    return respond(p, audit_writer().submit_entry(audit_entry(p)).result())
 
 
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
@@ -313,19 +306,33 @@ def _limiter() -> anyio.CapacityLimiter:
     return limiter
 
 
+def _inline() -> bool:
+    """SQLite reads run on the event loop: they are in-process and short, and a hand-over to a thread and
+    back (with the interpreter lock passed each way) cost more than the read itself (R19 throughput)."""
+    return get_settings().resolved_database_url().startswith("sqlite")
+
+
+async def answer_rows(actor: Actor, code: str, path: str, pairs: list[tuple[str, str]]) -> Response:
+    """R19 R16 R17 R26: parse, decide and query, wait for the read's audit entry to be committed (without
+    holding a thread: many requests' entries are committed together), then seal the receipt. Shared by the
+    routed endpoint below and the token fast path (`gongshu.web.app.RowApiFastPath`)."""
+    req = parse_request(path, pairs)
+    if _inline():
+        p = prepare(actor, code, req, path)
+    else:  # PostgreSQL: the reads wait on the network; the row API's few threads do them
+        p = await anyio.to_thread.run_sync(prepare, actor, code, req, path, limiter=_limiter())
+    seq = await asyncio.wrap_future(audit_writer().submit_entry(audit_entry(p)))
+    return respond(p, seq)
+
+
 @router.get("/api/v1/data/{code}/rows")
 async def rows(request: Request, code: str) -> Response:
     """R19 R16 R17 R26: a page of the rows of resource `code` that the caller may have, for the stated
-    scenario, with the read audited and a sealed receipt. Refusals: 403 with the access code. The decision
-    and query (database work) run on the row API's few threads; the wait for the audit entry's commit
-    holds none (many requests' entries are committed together); the receipt (SM3, one SM2 signature, one
-    small file) is sealed on the event loop, sparing a second hand-over to a thread."""
+    scenario, with the read audited and a sealed receipt. Refusals: 403 with the access code. Requests
+    with an API token reach `answer_rows` through `RowApiFastPath` before the router; browser sessions
+    and anonymous callers come here."""
     actor = current_actor(request)
-    path = request.url.path
-    req = parse_request(path, list(request.query_params.multi_items()))
-    p = await anyio.to_thread.run_sync(prepare, actor, code, req, path, limiter=_limiter())
-    seq = await asyncio.wrap_future(audit_writer().submit(audit_job(p)))
-    return respond(p, seq)
+    return await answer_rows(actor, code, request.url.path, list(request.query_params.multi_items()))
 
 
 @router.get("/api/v1/receipts/{audit_seq}")

@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.sm import hmac_sm3_hex
 from gongshu.kernel.crypto.sm4 import decrypt_secret, encrypt_secret
+from gongshu.kernel.db import core_connection
 from gongshu.kernel.errors import Forbidden, GongshuError, ValidationFailed
 from gongshu.kernel.timeutil import CHINA
 from gongshu.store import tables
-from gongshu.store.service import get_resource
+from gongshu.store.service import resource_shape
 
 MAX_LIMIT = 1000  # a page size limit of the platform, not a statutory number
 DEFAULT_LIMIT = 100
@@ -188,8 +189,26 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _condition(table: Table, item: dict[str, Any], flt: Filter) -> ColumnElement[bool]:
-    col = table.c[flt.item]
+class _Binder:
+    """Collects a query's values as named parameters, in the order the conditions are walked, and the
+    query's shape (every structural choice: operators, NULLs, empty lists). With `build`, also makes the
+    SQLAlchemy conditions over bound parameters — done once per shape: a statement kept in `_plans` is
+    executed again with new values, sparing its construction and compilation on every call (R19)."""
+
+    def __init__(self, table: Table | None) -> None:
+        self.table = table
+        self.values: dict[str, Any] = {}
+        self.shape: list[Any] = []
+
+    def bind(self, value: Any, column: str, *, expanding: bool = False) -> Any:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        if self.table is None:
+            return None
+        return bindparam(name, type_=self.table.c[column].type, expanding=expanding)
+
+
+def _condition(binder: _Binder, item: dict[str, Any], flt: Filter) -> ColumnElement[bool] | None:
     if flt.op not in OPERATORS:
         raise _invalid(
             "query.operator_invalid",
@@ -204,17 +223,28 @@ def _condition(table: Table, item: dict[str, Any], flt: Filter) -> ColumnElement
             f"Wrong number of values for the filter on {flt.item} (in: up to {MAX_IN}, others: 1)",
             flt.item,
         )
+    col = binder.table.c[flt.item] if binder.table is not None else None
     if flt.op == "contains":
-        return col.like(f"%{_escape_like(str(flt.values[0]))}%", escape="\\")
+        binder.shape.append((flt.item, "contains"))
+        pattern = binder.bind(f"%{_escape_like(str(flt.values[0]))}%", flt.item)
+        return None if col is None else col.like(pattern, escape="\\")
     values = [parse_value(item, v) for v in flt.values]
-    if flt.op == "eq":
-        return col.is_(None) if values[0] is None else col == values[0]
+    if flt.op == "eq" and values[0] is None:
+        binder.shape.append((flt.item, "null"))
+        return None if col is None else col.is_(None)
+    binder.shape.append((flt.item, flt.op))
     if flt.op == "in":
-        return col.in_(values)
-    return getattr(col, RANGE[flt.op])(values[0])  # type: ignore[no-any-return]
+        bound = binder.bind(values, flt.item, expanding=True)
+        return None if col is None else col.in_(bound)
+    bound = binder.bind(values[0], flt.item)
+    if col is None:
+        return None
+    if flt.op == "eq":
+        return col == bound
+    return getattr(col, RANGE[flt.op])(bound)  # type: ignore[no-any-return]
 
 
-def _row_filter(table: Table, by_name: dict[str, dict[str, Any]], rf: dict[str, list[Any]]) -> list[Any]:
+def _row_filter(binder: _Binder, by_name: dict[str, dict[str, Any]], rf: dict[str, list[Any]]) -> list[Any]:
     """R17 R26: the grant's row filter — item → allowed values (fail closed on an unknown item)."""
     out: list[Any] = []
     for name, allowed in rf.items():
@@ -225,15 +255,25 @@ def _row_filter(table: Table, by_name: dict[str, dict[str, Any]], rf: dict[str, 
                 f"The grant's row filter names an unknown item {name}; nothing is delivered",
             )
         values = [parse_value(by_name[name], v) for v in allowed]
-        out.append(table.c[name].in_(values) if values else false())
+        binder.shape.append(("rows", name, bool(values)))
+        if values:
+            bound = binder.bind(values, name, expanding=True)
+            out.append(None if binder.table is None else binder.table.c[name].in_(bound))
+        else:
+            out.append(false())
     return out
 
 
-def _after(cols: list[Any], dirs: list[str], last: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after `last` in the order (cols, dirs), NULL being the smallest value."""
+def _after(binder: _Binder, order: list[tuple[str, str]], last: list[Any]) -> ColumnElement[bool] | None:
+    """Rows strictly after `last` in the order (items, directions), NULL being the smallest value."""
+    binder.shape.append(("after", tuple(v is None for v in last)))
+    bound = [None if v is None else binder.bind(v, s) for (s, _), v in zip(order, last, strict=True)]
+    if binder.table is None:
+        return None
+    cols = [binder.table.c[s] for s, _ in order]
     terms: list[ColumnElement[bool]] = []
-    for i, (col, direction, value) in enumerate(zip(cols, dirs, last, strict=True)):
-        ties = [c.is_(None) if v is None else c == v for c, v in zip(cols[:i], last[:i], strict=True)]
+    for i, ((_, direction), col, value) in enumerate(zip(order, cols, bound, strict=True)):
+        ties = [c.is_(None) if v is None else c == v for c, v in zip(cols[:i], bound[:i], strict=True)]
         if direction == "asc":
             step = col.is_not(None) if value is None else col > value
         else:
@@ -264,6 +304,26 @@ def _check_items(names: Sequence[str], allowed: set[str], what: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A page statement (and its count statement) over bound parameters, for one query shape."""
+
+    page: Any
+    count: Any
+    count_params: int  # the page's first parameters, which the count's conditions use
+
+
+_plans: dict[tuple[Any, ...], _Plan] = {}
+_PLANS_MAX = 1024
+
+
+def _parsed_items(items_json: str) -> dict[str, dict[str, Any]]:
+    return {str(i["name"]): i for i in json.loads(items_json)}
+
+
+_items_cache: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def query(
     session: Session,
     code: str,
@@ -282,13 +342,18 @@ def query(
     """R19 R26: a page of the resource's rows, projected on `items`, filtered (only on `allowed` items,
     default `items`), restricted by the grant's `row_filter`, in keyset order (sort…, key). `extra`
     items are read for the audit log only (R26: the subject keys of the records returned), never
-    delivered; `subjects` adds the items that identify a person or a company (ID number, USCC)."""
+    delivered; `subjects` adds the items that identify a person or a company (ID number, USCC).
+    Values are always bound parameters; the statement of each query shape is made once and kept."""
     if not 1 <= limit <= MAX_LIMIT:
         raise _invalid(
             "query.limit", f"每页条数应为1至{MAX_LIMIT}", f"A page holds 1 to {MAX_LIMIT} rows", "limit"
         )
-    res = get_resource(session, code)
-    by_name = {str(i["name"]): i for i in res.items}
+    res = resource_shape(session, code)
+    by_name = _items_cache.get(res.items_json)
+    if by_name is None:
+        if len(_items_cache) >= _PLANS_MAX:
+            _items_cache.clear()
+        by_name = _items_cache[res.items_json] = _parsed_items(res.items_json)
     if subjects:
         extra = [*extra, *(n for n, i in by_name.items() if i.get("data_type") in SUBJECT_TYPES)]
     permitted = set(allowed if allowed is not None else items)
@@ -298,31 +363,51 @@ def query(
     for _, direction in sort:
         if direction not in ("asc", "desc"):
             raise _invalid("query.sort_invalid", "排序方向应为 asc 或 desc", "Sort is asc or desc", "sort")
-    table = _table(res.table_name, json.dumps(res.items, sort_keys=True), res.key_item)
     rf = dict(row_filter or {})
-    where = [_condition(table, by_name[f.item], f) for f in filters] + _row_filter(table, by_name, rf)
     order = [(s, d) for s, d in sort if s != res.key_item]
     key_dir = next((d for s, d in sort if s == res.key_item), "asc")
     order.append((res.key_item, key_dir))
-    cols = [table.c[s] for s, _ in order]
-    dirs = [d for _, d in order]
     shape = _shape(code, filters, rf, order)
-    page_where = list(where)
+    last: list[Any] | None = None
     if after:
         raw = decode_cursor(after, shape)
         if len(raw) != len(order):
             raise _cursor_refused()
         key_spec = by_name.get(res.key_item, {"name": res.key_item, "data_type": "string"})
         last = [parse_value(by_name.get(s, key_spec), v) for (s, _), v in zip(order, raw, strict=True)]
-        page_where.append(_after(cols, dirs, last))
-    ordering = [
-        c.asc().nulls_first() if d == "asc" else c.desc().nulls_last()
-        for c, d in zip(cols, dirs, strict=True)
-    ]
-    ordering[-1] = cols[-1].asc() if key_dir == "asc" else cols[-1].desc()  # the key is never NULL
     names = list(dict.fromkeys([*items, *(s for s, _ in order), *(e for e in extra if e in by_name)]))
-    stmt = select(*(table.c[n] for n in names)).where(*page_where).order_by(*ordering).limit(limit + 1)
-    fetched = [dict(r._mapping) for r in session.execute(stmt)]
+
+    def walk(binder: _Binder) -> tuple[list[Any], list[Any], int]:
+        where = [_condition(binder, by_name[f.item], f) for f in filters] + _row_filter(binder, by_name, rf)
+        n_where = len(binder.values)  # the count statement's parameters: the filters' and the grant's
+        page_where = list(where)
+        if last is not None:
+            page_where.append(_after(binder, order, last))
+        return where, page_where, n_where
+
+    binder = _Binder(None)
+    walk(binder)
+    key = (res.table_name, res.items_json, tuple(binder.shape), tuple(order), tuple(names), limit)
+    plan = _plans.get(key)
+    if plan is None:
+        table = _table(res.table_name, res.items_json, res.key_item)
+        builder = _Binder(table)
+        where, page_where, n_where = walk(builder)
+        cols = [table.c[s] for s, _ in order]
+        ordering = [
+            c.asc().nulls_first() if d == "asc" else c.desc().nulls_last()
+            for c, (_, d) in zip(cols, order, strict=True)
+        ]
+        ordering[-1] = cols[-1].asc() if key_dir == "asc" else cols[-1].desc()  # the key is never NULL
+        page = select(*(table.c[n] for n in names)).where(*page_where).order_by(*ordering).limit(limit + 1)
+        count = select(func.count()).select_from(table).where(*where)
+        plan = _Plan(page, count, n_where)
+        if len(_plans) >= _PLANS_MAX:
+            _plans.clear()
+        _plans[key] = plan
+    conn = core_connection(session)
+    result = conn.execute(plan.page, binder.values)
+    fetched = [dict(zip(names, r, strict=True)) for r in result]
     more = len(fetched) > limit
     fetched = fetched[:limit]
     next_cursor = None
@@ -331,7 +416,8 @@ def query(
         next_cursor = encode_cursor(shape, [fetched[-1][s] for s, _ in order], hidden=hidden)
     total = None
     if count_total:
-        total = int(session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+        params = dict(list(binder.values.items())[: plan.count_params])
+        total = int(conn.execute(plan.count, params).scalar() or 0)
     out = [{n: r[n] for n in items} for r in fetched]
     types = {n: str(by_name[n].get("data_type") or "string") for n in items}
     extras = [{e: r[e] for e in extra if e in r} for r in fetched] if extra else []

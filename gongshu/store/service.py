@@ -3,13 +3,15 @@ change of its items, and the read helpers the other domains use (through this mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.crypto.sm import hmac_sm3_hex
+from gongshu.kernel.db import core_connection
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.store import tables
 from gongshu.store.loader import LOAD_OP
@@ -461,3 +463,28 @@ def purge_rows(session: Session, resource_code: str, *, reason: str) -> int:
         detail={"records": deleted, "reason": reason},
     )
     return int(deleted)
+
+
+@dataclass(frozen=True)
+class ResourceShape:
+    """What the safe query engine needs of a provisioned resource: its table, key and items (as the JSON
+    text stored, which also keys the engine's kept statements: read as text, not decoded on every call)."""
+
+    table_name: str
+    key_item: str
+    items_json: str
+
+
+_SHAPE = select(StoreResource.table_name, StoreResource.key_item, cast(StoreResource.items, Text)).where(
+    StoreResource.resource_code == bindparam("code")
+)
+
+
+def resource_shape(session: Session, resource_code: str) -> ResourceShape:
+    """R19: the provisioned resource's table, key and items, with one read of its row (no ORM object),
+    or the same precise 404 as `get_resource`."""
+    row = core_connection(session).execute(_SHAPE, {"code": resource_code}).first()
+    if row is None:
+        get_resource(session, resource_code)  # raises its 404
+    assert row is not None
+    return ResourceShape(row[0], row[1], str(row[2]))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -109,6 +112,56 @@ class IdentityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookies)
+
+
+ROWS_PATH = re.compile(r"^/api/v1/data/([^/]+)/rows$")
+_ROWS_ROUTE = SimpleNamespace(path_format="/api/v1/data/{code}/rows")  # its label in /metrics
+
+
+class RowApiFastPath:
+    """R19 R26: the row API's calls with an API token — department systems paging through granted data,
+    the platform's busiest path — answered without the routing and dependency layers, which cost more
+    than the decision and the query themselves. The same steps as the routed endpoint, in the same order:
+    the NUL check, the token resolved to its actor (refusals in the API's error shape), then
+    `delivery_api.answer_rows` (access decision point, safe query, audit entry committed before delivery,
+    sealed receipt); a refusal of the decision point is recorded in the audit log as on every path.
+    Every other request (other paths and methods, browser sessions, anonymous callers) goes on untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = ROWS_PATH.match(scope["path"])
+        auth = b""
+        if match is not None:
+            auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if auth[:7].lower() != b"bearer ":
+            await self.app(scope, receive, send)
+            return
+        from gongshu.kernel.db import read_scope
+        from gongshu.kernel.identity import tokens
+        from gongshu.sharing.delivery_api import answer_rows
+
+        assert match is not None
+        scope["route"] = _ROWS_ROUTE
+        response: Response
+        try:
+            if _has_nul(scope):
+                raise _nul_refusal()
+            with read_scope() as session:
+                actor = tokens.resolve_api_token(session, auth[7:].decode("latin-1").strip())
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            path = scope.get("root_path", "") + scope["path"]
+            response = await answer_rows(actor, match.group(1), path, pairs)
+        except GongshuError as exc:
+            request = Request(scope, receive)
+            request.state.lang = i18n.normalise(
+                request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+            )
+            response = await handle_gongshu_error(request, exc)
+        await response(scope, receive, send)
 
 
 _NUL_ESCAPE = b"\\u0000"
@@ -271,6 +324,19 @@ async def _gate(request: Request) -> GongshuError | None:
     return None
 
 
+async def handle_gongshu_error(request: Request, exc: GongshuError) -> Response:
+    """A refusal in the page's or the API's form; a refusal of the access decision point is first recorded
+    in the audit log (R26: every refused attempt is)."""
+    from gongshu.kernel.access.service import AccessDenied, record_denial
+
+    if isinstance(exc, AccessDenied):
+        from gongshu.kernel.db import session_scope
+
+        with session_scope() as session:
+            record_denial(session, exc)
+    return _error_response(request, exc)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
 
@@ -299,18 +365,12 @@ def create_app() -> FastAPI:
     from gongshu.web.pages.shell import PolicyBannerMiddleware
 
     app.add_middleware(PolicyBannerMiddleware)  # R30: pages warn while a lapsed policy is carried on
+    app.add_middleware(RowApiFastPath)  # R19: token calls of the row API skip the routing layers
     app.add_middleware(MetricsMiddleware)  # outermost: /metrics counts and times every request
 
     @app.exception_handler(GongshuError)
     async def _gongshu_error(request: Request, exc: GongshuError) -> Response:
-        from gongshu.kernel.access.service import AccessDenied, record_denial
-
-        if isinstance(exc, AccessDenied):
-            from gongshu.kernel.db import session_scope
-
-            with session_scope() as session:  # every refused attempt is in the audit log
-                record_denial(session, exc)
-        return _error_response(request, exc)
+        return await handle_gongshu_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

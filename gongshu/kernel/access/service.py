@@ -8,12 +8,13 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.policy import ROLE_PERMISSIONS, Action
 from gongshu.kernel.audit.service import record
+from gongshu.kernel.db import core_connection
 from gongshu.kernel.errors import Forbidden, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import GOVERNMENT_KINDS, PUBLIC_KINDS, Organisation, OrgKind, Role
@@ -161,6 +162,18 @@ def _check_items(requested: Iterable[str] | None, allowed: Iterable[str]) -> tup
     return req
 
 
+_GRANTS_OF = select(
+    Grant.id,
+    Grant.scenario,
+    Grant.delivery_method,
+    Grant.revoked_at,
+    Grant.valid_from,
+    Grant.valid_to,
+    Grant.items,
+    Grant.row_filter,
+).where(Grant.consumer_org_id == bindparam("org"), Grant.resource_id == bindparam("resource"))
+
+
 def _grant_decision(
     session: Session,
     actor: Actor,
@@ -175,18 +188,11 @@ def _grant_decision(
         return _deny("access.no_grant")
     # The grant's columns only (no ORM objects): read on every request, never cached (a revocation or
     # an expiry holds from the next request on).
-    grants = session.execute(
-        select(
-            Grant.id,
-            Grant.scenario,
-            Grant.delivery_method,
-            Grant.revoked_at,
-            Grant.valid_from,
-            Grant.valid_to,
-            Grant.items,
-            Grant.row_filter,
-        ).where(Grant.consumer_org_id == actor.org_id, Grant.resource_id == resource.resource_id)
-    ).all()
+    grants = (
+        core_connection(session)
+        .execute(_GRANTS_OF, {"org": actor.org_id, "resource": resource.resource_id})
+        .all()
+    )
     if not grants:
         return _deny("access.no_grant")
     best = "access.scenario_mismatch"

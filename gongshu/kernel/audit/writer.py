@@ -5,6 +5,9 @@ only then wakes each request with its result. A request is never answered before
 
 One transaction per batch spares each read the write transaction's fixed costs (BEGIN, commit, on SQLite
 the wait for the database's single write lock), which the audited row API otherwise pays per call (R19).
+A job is either a callable run with the batch's session or an `EntrySpec` (`submit_entry`): the batch's
+consecutive specs are appended by one `append_entries` (one read of the chain head, one multi-row INSERT),
+sparing each read the ORM's unit of work.
 """
 
 from __future__ import annotations
@@ -13,17 +16,31 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from itertools import groupby
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from gongshu.kernel.audit.service import EntrySpec, append_entries
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import session_scope
 
 T = TypeVar("T")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next write starts a new one
 
-_Job = tuple[Callable[[Session], Any], "Future[Any]"]
+_Work = Callable[[Session], Any] | EntrySpec
+_Job = tuple[_Work, "Future[Any]"]
+
+
+def _is_spec(job: _Job) -> bool:
+    return isinstance(job[0], EntrySpec)
+
+
+def _run_alone(session: Session, work: _Work) -> Any:
+    """R26: one job in `session`: a spec appended (its seq), a callable run (its result)."""
+    if isinstance(work, EntrySpec):
+        return append_entries(session, [work])[0]
+    return work(session)
 
 
 class AuditWriter:
@@ -40,14 +57,24 @@ class AuditWriter:
         committed (its result), or with the job's exception (nothing of that job written). An event loop
         awaits it with `asyncio.wrap_future`, without holding a thread."""
         future: Future[T] = Future()
+        self._enqueue(job, future)
+        return future
+
+    def submit_entry(self, spec: EntrySpec) -> Future[int]:
+        """R26: hand one entry to the writer; the future's result is the entry's seq, once the transaction
+        that appended it is committed (or its exception: the entry not written)."""
+        future: Future[int] = Future()
+        self._enqueue(spec, future)
+        return future
+
+    def _enqueue(self, work: _Work, future: Future[Any]) -> None:
         with self._cond:
-            self._jobs.append((job, future))
+            self._jobs.append((work, future))
             if self._running:
                 self._cond.notify()
             else:
                 self._running = True
                 threading.Thread(target=self._run, name="gongshu-audit-writer", daemon=True).start()
-        return future
 
     def write(self, job: Callable[[Session], T]) -> T:
         """R26: `submit` and wait: the job's result once its transaction is committed."""
@@ -63,22 +90,33 @@ class AuditWriter:
                     return
                 most = max(1, get_settings().audit_batch_max)
                 batch = [self._jobs.popleft() for _ in range(min(most, len(self._jobs)))]
-            self._write(batch)
+            # A future its waiter cancelled (nothing will be delivered) is dropped; the others can no
+            # longer be cancelled, so that each gets its outcome.
+            batch = [job for job in batch if job[1].set_running_or_notify_cancel()]
+            if batch:
+                self._write(batch)
 
     def _write(self, batch: list[_Job]) -> None:
-        """One transaction for the whole batch; should it fail, each job again in a transaction of its
-        own, so that one failing job costs the others nothing and every job gets its own outcome."""
+        """R26: one transaction for the whole batch, in order (each run of consecutive specs appended
+        together); should it fail, each job again in a transaction of its own, so that one failing job
+        costs the others nothing and every job gets its own outcome. No future is resolved before the
+        commit."""
         results: list[Any] = []
         try:
             with session_scope(self.url) as session:
-                for job, _ in batch:
-                    results.append(job(session))
-                    session.flush()
+                for specs, group in groupby(batch, key=_is_spec):
+                    if specs:
+                        spec_list = [work for work, _ in group if isinstance(work, EntrySpec)]
+                        results.extend(append_entries(session, spec_list))
+                        continue
+                    for work, _ in group:
+                        results.append(_run_alone(session, work))
+                        session.flush()
         except BaseException:
-            for job, future in batch:
+            for work, future in batch:
                 try:
                     with session_scope(self.url) as session:
-                        result = job(session)
+                        result = _run_alone(session, work)
                 except BaseException as exc:  # handed to the waiting request, which raises it
                     future.set_exception(exc)
                 else:
