@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit import query
-from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
+from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex, AuditSubjectMark
 from gongshu.kernel.audit.service import record, subject_hash
 from gongshu.kernel.audit.subjects import entries_of_subject, index_subjects
 from gongshu.kernel.identity.actor import Actor
@@ -78,3 +78,29 @@ def test_r26_the_index_job_is_registered() -> None:
     discover()
     spec = get("audit.index_subjects")
     assert spec is not None and spec.every_seconds <= 60
+
+
+def test_r26_migration_rebuilds_the_index_from_the_chain(fresh_db: str) -> None:
+    """Migration 9d4e7a1b2c3f makes the index one (hash, entry) B-tree with its mark apart: the old rows
+    go (derived data), the mark starts at 0, look-ups stay complete, and the job indexes again."""
+    from sqlalchemy import inspect, text
+
+    from gongshu.kernel import db, migrate
+    from gongshu.kernel.db import session_scope
+
+    migrate.upgrade(fresh_db, "8b6c3181a919")
+    with db.get_engine(fresh_db).begin() as conn:
+        conn.execute(text("INSERT INTO audit_subject (subject_hash, audit_seq) VALUES ('ab', 1)"))
+    migrate.upgrade(fresh_db)
+    assert {c["name"] for c in inspect(db.get_engine(fresh_db)).get_columns("audit_subject")} == {
+        "subject_hash",
+        "audit_seq",
+    }
+    with session_scope(fresh_db) as s:
+        assert _indexed(s) == 0 and s.get(AuditSubjectMark, 1).seq == 0  # type: ignore[union-attr]
+        seq = _read(s, ZHANG)
+        assert s.scalars(select(AuditEntry.seq).where(entries_of_subject(subject_hash(ZHANG)))).all() == [seq]
+        assert index_subjects(s) == 1
+    with session_scope(fresh_db) as s:
+        assert s.get(AuditSubjectMark, 1).seq == seq  # type: ignore[union-attr]
+        assert s.scalars(select(AuditEntry.seq).where(entries_of_subject(subject_hash(ZHANG)))).all() == [seq]

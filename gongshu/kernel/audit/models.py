@@ -34,10 +34,21 @@ class AuditEntry(Base):
 
 
 class AuditSubjectIndex(Base):
-    """R26 data tracker: which audit entries returned records of a subject (by keyed hash)."""
+    """R26 data tracker: which audit entries returned records of a subject (by keyed hash). Derived from
+    the entries by `audit.subjects`; one B-tree keyed (hash, entry) — on SQLite without a rowid — so that
+    building it in bulk writes one index, not three."""
 
     __tablename__ = "audit_subject"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
-    audit_seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audit_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class AuditSubjectMark(Base):
+    """R26: the last audit entry whose subjects `audit_subject` holds (its high-water mark; one row)."""
+
+    __tablename__ = "audit_subject_mark"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)

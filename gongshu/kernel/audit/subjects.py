@@ -3,7 +3,8 @@ or USCC).
 
 The chain is the record: every read's entry carries the sorted keyed hashes of the subjects it returned
 (`AuditEntry.subject_keys`), covered by its SM3 chain hash and committed before anything is delivered.
-The `audit_subject` table is an index derived from those entries, built in bulk by a background job
+The `audit_subject` table (keyed by hash and entry, its high-water mark in `audit_subject_mark`) is an
+index derived from those entries, built in bulk by a background job
 (`audit.index_subjects`) — not on the read's path, where one row per record at a random place of the
 index cost more than the read itself. A look-up is always complete: entries up to the index's high-water
 mark are found through the index, the entries after it (the few the job has not reached yet) by their own
@@ -11,21 +12,24 @@ mark are found through the index, the entries after it (the few the job has not 
 
 from __future__ import annotations
 
-from sqlalchemy import Table, Text, and_, cast, func, insert, or_, select
+from sqlalchemy import Text, and_, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex
+from gongshu.kernel.audit.models import AuditEntry, AuditSubjectIndex, AuditSubjectMark
 from gongshu.kernel.jobs.registry import job
 
 INDEX_EVERY_SECONDS = 10
 INDEX_ENTRIES_PER_RUN = 20_000
+MARK_ID = 1  # the one row of `audit_subject_mark`
 _NO_SUBJECTS = ("[]", "null")
 
 
 def _high_water() -> ColumnElement[int]:
-    """The last entry the index holds (0 for none): every entry with subjects up to it is indexed."""
-    return select(func.coalesce(func.max(AuditSubjectIndex.audit_seq), 0)).scalar_subquery()
+    """The index's high-water mark (0 for none): every entry with subjects up to it is indexed."""
+    return func.coalesce(
+        select(AuditSubjectMark.seq).where(AuditSubjectMark.id == MARK_ID).scalar_subquery(), 0
+    )
 
 
 def _has_subjects() -> ColumnElement[bool]:
@@ -48,22 +52,38 @@ def entries_of_subject(digest: str) -> ColumnElement[bool]:
 def index_subjects(session: Session, limit: int = INDEX_ENTRIES_PER_RUN) -> int:
     """R26: index the subjects of up to `limit` entries after the high-water mark, in seq order (entries
     commit in seq order: the chain's lock is held to the commit), their rows sorted by hash so that the
-    index is written page by page. Returns the rows written."""
-    mark = session.scalar(select(func.coalesce(func.max(AuditSubjectIndex.audit_seq), 0))) or 0
-    entries = session.execute(
-        select(AuditEntry.seq, AuditEntry.subject_keys)
+    index is written page by page. One INSERT … SELECT: the database unnests the entries' JSON arrays of
+    hashes itself (SQLite `json_each`, PostgreSQL `json_array_elements_text`), no row passes through
+    Python. Returns the rows written."""
+    mark = session.scalar(select(_high_water())) or 0
+    batch = (
+        select(AuditEntry.seq)
         .where(AuditEntry.seq > mark, _has_subjects())
         .order_by(AuditEntry.seq)
         .limit(limit)
-    ).all()
-    rows = sorted((str(h), int(seq)) for seq, keys in entries for h in (keys or []))
-    table = AuditSubjectIndex.__table__
-    if rows and isinstance(table, Table):
-        session.execute(
-            insert(table),
-            [{"subject_hash": h, "audit_seq": seq} for h, seq in rows],
-        )
-    return len(rows)
+        .subquery()
+    )
+    upto = session.scalar(select(func.max(batch.c.seq)))
+    if upto is None:
+        return 0
+    unnest = (
+        "json_array_elements_text(e.subject_keys) AS j(value)"
+        if session.get_bind().dialect.name == "postgresql"
+        else "json_each(e.subject_keys) AS j"
+    )
+    written = session.execute(
+        text(
+            "INSERT INTO audit_subject (subject_hash, audit_seq) "
+            f"SELECT j.value, e.seq FROM audit_entry e, {unnest} "
+            "WHERE e.seq > :mark AND e.seq <= :upto AND j.value IS NOT NULL ORDER BY j.value, e.seq"
+        ),
+        {"mark": mark, "upto": upto},
+    )
+    moved = session.execute(update(AuditSubjectMark).where(AuditSubjectMark.id == MARK_ID).values(seq=upto))
+    if not getattr(moved, "rowcount", 0):
+        session.add(AuditSubjectMark(id=MARK_ID, seq=upto))
+        session.flush()
+    return int(getattr(written, "rowcount", 0) or 0)
 
 
 @job("audit.index_subjects", every_seconds=INDEX_EVERY_SECONDS)
