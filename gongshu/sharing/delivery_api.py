@@ -23,6 +23,7 @@ import io
 import json
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog.data_view import ResourceView, resource_view
 from gongshu.kernel.access.service import MESSAGES, AccessDenied, DataDecision, enforce_data
-from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.audit.models import AuditEntry, AuditReceipt
 from gongshu.kernel.audit.service import EntrySpec, subject_hashes
 from gongshu.kernel.audit.writer import audit_writer
 from gongshu.kernel.config import get_settings
@@ -44,9 +45,9 @@ from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.sharing.reads import read_entry_spec, subject_keys_of
-from gongshu.sharing.receipts import digest, issue_receipt
+from gongshu.sharing.receipts import digest, receipt_document
 from gongshu.store.query import DEFAULT_LIMIT, MAX_LIMIT, Filter, QueryResult, json_value, query
-from gongshu.web.deps import current_actor
+from gongshu.web.deps import SeqPath, current_actor
 
 router = APIRouter(tags=["sharing"])
 FILTER_KEY = re.compile(r"^filter\[([A-Za-z_][A-Za-z0-9_]*)\](?:\[([a-z]+)\])?$")
@@ -242,31 +243,47 @@ def audit_entry(p: Prepared) -> EntrySpec:
     )
 
 
-def respond(p: Prepared, seq: int) -> Response:
-    """R19 R26: the body, sealed receipt (kept as a file) and headers of a read whose audit entry `seq` is
-    committed; the response names its grant (or its basis)."""
+def body_of(p: Prepared) -> bytes:
+    """R19: the delivered bytes of a read — the JSON document up to its receipt, or the CSV — which its
+    receipt digests; the response names its grant (or its basis)."""
     req, decision, result, items = p.req, p.decision, p.result, p.items
-    head = {"grant": decision.grant_id, "basis": decision.basis, "scenario": decision.scenario}
     if req.fmt == "csv":
-        data = _csv_bytes(items, result.rows)
-    else:
-        rows = [{k: json_value(v) for k, v in r.items()} for r in result.rows]
-        doc = {**head, "items": items, "rows": rows, "next": result.next_cursor, "total": result.total}
-        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    receipt = issue_receipt(
+        return _csv_bytes(items, result.rows)
+    rows = [{k: json_value(v) for k, v in r.items()} for r in result.rows]
+    doc = {
+        "grant": decision.grant_id,
+        "basis": decision.basis,
+        "scenario": decision.scenario,
+        "items": items,
+        "rows": rows,
+        "next": result.next_cursor,
+        "total": result.total,
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def receipt_of(p: Prepared, data: bytes) -> Callable[[int], dict[str, Any]]:
+    """R19 R26: the receipt document of the delivery of `data`, given the seq of its audit entry (the
+    audit writer seals it with the others of its batch and stores it with the entry)."""
+    document = receipt_document(
         p.actor,
         resource_code=p.code,
         method="api",
-        request=req.canonical,
+        request=p.req.canonical,
         response=data,
-        grant_id=decision.grant_id,
-        scenario=decision.scenario,
-        basis=decision.basis,
-        records=len(result.rows),
-        audit_seq=seq,
+        grant_id=p.decision.grant_id,
+        scenario=p.decision.scenario,
+        basis=p.decision.basis,
+        records=len(p.result.rows),
     )
+    return lambda seq: {**document, "audit_seq": seq}
+
+
+def respond(p: Prepared, data: bytes, seq: int, receipt: dict[str, Any]) -> Response:
+    """R19 R26: the response of a read whose audit entry `seq` and sealed receipt are committed: the body
+    with its receipt (JSON) or the receipt in a header (CSV), and the headers naming grant and basis."""
+    req, decision, result = p.req, p.decision, p.result
     sealed = canonical_json(receipt)
-    (receipts_dir() / f"{seq}.json").write_bytes(sealed)
     headers = {
         "Link": f'</api/v1/receipts/{seq}>; rel="receipt"',
         "X-Gongshu-Basis": decision.basis,
@@ -285,11 +302,13 @@ def respond(p: Prepared, seq: int) -> Response:
 
 
 def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
-    """R19 R26: decide and query (a read-only transaction: readers never queue), then audit the read (the
-    audit writer's transaction, shared with the other reads waiting: nothing is delivered unless its entry
-    is committed), then seal the receipt; the response names its grant (or its basis)."""
+    """R19 R26: decide and query (a read-only transaction: readers never queue), then audit the read and
+    seal its receipt (the audit writer's transaction, shared with the other reads waiting: nothing is
+    delivered unless its entry and receipt are committed); the response names its grant (or its basis)."""
     p = prepare(actor, code, req, path)
-    return respond(p, audit_writer().submit_entry(audit_entry(p)).result())
+    data = body_of(p)
+    seq, receipt = audit_writer().submit_receipted(audit_entry(p), receipt_of(p, data)).result()
+    return respond(p, data, seq, receipt)
 
 
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
@@ -321,8 +340,10 @@ async def answer_rows(actor: Actor, code: str, path: str, pairs: list[tuple[str,
         p = prepare(actor, code, req, path)
     else:  # PostgreSQL: the reads wait on the network; the row API's few threads do them
         p = await anyio.to_thread.run_sync(prepare, actor, code, req, path, limiter=_limiter())
-    seq = await asyncio.wrap_future(audit_writer().submit_entry(audit_entry(p)))
-    return respond(p, seq)
+    data = body_of(p)
+    writing = audit_writer().submit_receipted(audit_entry(p), receipt_of(p, data))
+    seq, receipt = await asyncio.wrap_future(writing)
+    return respond(p, data, seq, receipt)
 
 
 @router.get("/api/v1/data/{code}/rows")
@@ -336,16 +357,21 @@ async def rows(request: Request, code: str) -> Response:
 
 
 @router.get("/api/v1/receipts/{audit_seq}")
-def receipt(request: Request, audit_seq: int) -> Response:
-    """R19 R26: the sealed receipt of delivery `audit_seq`, to the consumer that received it."""
+def receipt(request: Request, audit_seq: SeqPath) -> Response:
+    """R19 R26: the sealed receipt of delivery `audit_seq`, to the consumer that received it (kept under
+    its audit entry; receipts of before that, as files in the data folder)."""
     actor = current_actor(request)
     missing = NotFound("receipt.not_found", f"没有编号为 {audit_seq} 的交付回执", f"No receipt {audit_seq}")
-    path = receipts_dir() / f"{audit_seq}.json"
-    if not path.is_file():
-        raise missing
-    sealed = path.read_bytes()
-    doc = json.loads(sealed).get("document", {})
     with read_scope() as session:
+        kept = session.get(AuditReceipt, audit_seq)
+        if kept is not None:
+            sealed = kept.sealed.encode()
+        else:
+            path = receipts_dir() / f"{audit_seq}.json"
+            if not path.is_file():
+                raise missing
+            sealed = path.read_bytes()
+        doc = json.loads(sealed).get("document", {})
         entry = session.get(AuditEntry, audit_seq)
         if (
             entry is None

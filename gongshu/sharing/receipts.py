@@ -20,7 +20,14 @@ def digest(data: bytes | str) -> str:
     return sm3_hex(data.encode() if isinstance(data, str) else data)
 
 
-def issue_receipt(
+def issue_receipt(actor: Actor, **fields: Any) -> dict[str, Any]:
+    """A sealed receipt for one delivery (the fields of `receipt_document`). `request` and `response` are
+    the exact bytes exchanged (or a canonical description of them, e.g. the query and the body); only
+    their SM3 digests are kept."""
+    return seal_document(receipt_document(actor, **fields))
+
+
+def receipt_document(
     actor: Actor,
     *,
     resource_code: str,
@@ -33,25 +40,23 @@ def issue_receipt(
     records: int,
     audit_seq: int | None = None,
 ) -> dict[str, Any]:
-    """A sealed receipt for one delivery. `request` and `response` are the exact bytes exchanged (or a
-    canonical description of them, e.g. the query and the body); only their SM3 digests are kept."""
-    return seal_document(
-        {
-            "kind": RECEIPT_KIND,
-            "resource": resource_code,
-            "method": method,
-            "consumer_org_id": actor.org_id,
-            "consumer_user": actor.username,
-            "grant_id": grant_id,
-            "basis": basis,
-            "scenario": scenario,
-            "records": records,
-            "request_sm3": digest(request),
-            "response_sm3": digest(response),
-            "audit_seq": audit_seq,
-            "delivered_at": now().isoformat(),
-        }
-    )
+    """The document a delivery's receipt seals (R19 R26): what was delivered, to whom, under which grant,
+    and the SM3 digests of the request and the response."""
+    return {
+        "kind": RECEIPT_KIND,
+        "resource": resource_code,
+        "method": method,
+        "consumer_org_id": actor.org_id,
+        "consumer_user": actor.username,
+        "grant_id": grant_id,
+        "basis": basis,
+        "scenario": scenario,
+        "records": records,
+        "request_sm3": digest(request),
+        "response_sm3": digest(response),
+        "audit_seq": audit_seq,
+        "delivered_at": now().isoformat(),
+    }
 
 
 def verify_receipt(receipt: Any, response: bytes | None = None) -> SealCheck:

@@ -18,6 +18,8 @@ MAX_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 """A path parameter naming a row by its id: 1 to `MAX_ID` (a bigger number is a 422, never a database
 overflow)."""
+SeqPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+"""A path parameter naming an audit entry by its seq (a `bigint`: it outgrows `MAX_ID`)."""
 
 SESSION_COOKIE = "gs_session"
 CSRF_COOKIE = "gs_csrf"  # double-submit token for forms shown before login

@@ -52,3 +52,13 @@ class AuditSubjectMark(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditReceipt(Base):
+    """R19 R26: the sealed receipt of a delivery, under the audit entry of the read it covers; written in
+    that entry's transaction (the audit writer seals a batch's receipts with one signature)."""
+
+    __tablename__ = "audit_receipt"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sealed: Mapped[str] = mapped_column(Text)

@@ -7,7 +7,10 @@ One transaction per batch spares each read the write transaction's fixed costs (
 the wait for the database's single write lock), which the audited row API otherwise pays per call (R19).
 A job is either a callable run with the batch's session or an `EntrySpec` (`submit_entry`): the batch's
 consecutive specs are appended by one `append_entries` (one read of the chain head, one multi-row INSERT),
-sparing each read the ORM's unit of work.
+sparing each read the ORM's unit of work. A spec may come with the receipt of its delivery
+(`submit_receipted`): the receipts of such a run are sealed together with one SM2 signature over the hash
+tree of their digests (`kernel.crypto.seal.seal_documents`) and stored with their entries
+(`audit_receipt`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,30 +19,70 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, TypeVar
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from gongshu.kernel.audit.models import AuditReceipt
 from gongshu.kernel.audit.service import EntrySpec, append_entries
 from gongshu.kernel.config import get_settings
+from gongshu.kernel.crypto.seal import canonical_json, seal_documents
 from gongshu.kernel.db import session_scope
 
 T = TypeVar("T")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next write starts a new one
 
-_Work = Callable[[Session], Any] | EntrySpec
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Receipted:
+    """R19 R26: an entry and the receipt of the delivery it audits: `document_of(seq)` is the receipt's
+    document once the entry's seq is known (the receipt names it)."""
+
+    spec: EntrySpec
+    document_of: Callable[[int], Document]
+
+
+_Work = Callable[[Session], Any] | EntrySpec | Receipted
 _Job = tuple[_Work, "Future[Any]"]
 
 
 def _is_spec(job: _Job) -> bool:
-    return isinstance(job[0], EntrySpec)
+    return isinstance(job[0], EntrySpec | Receipted)
+
+
+def _append(session: Session, works: list[_Work]) -> list[Any]:
+    """R19 R26: a run of specs appended with one `append_entries`; the receipts among them sealed with
+    one signature and stored under their entries. Results: the seq of a plain spec, (seq, sealed
+    receipt) of a receipted one."""
+    specs = [w.spec if isinstance(w, Receipted) else w for w in works if isinstance(w, EntrySpec | Receipted)]
+    seqs = append_entries(session, specs)
+    receipted = [(i, w) for i, w in enumerate(works) if isinstance(w, Receipted)]
+    results: list[Any] = list(seqs)
+    if receipted:
+        sealed = seal_documents([w.document_of(seqs[i]) for i, w in receipted])
+        table = AuditReceipt.__table__
+        assert isinstance(table, Table)
+        session.execute(
+            insert(table),
+            [
+                {"seq": seqs[i], "sealed": canonical_json(doc).decode()}
+                for (i, _), doc in zip(receipted, sealed, strict=True)
+            ],
+        )
+        for (i, _), doc in zip(receipted, sealed, strict=True):
+            results[i] = (seqs[i], doc)
+    return results
 
 
 def _run_alone(session: Session, work: _Work) -> Any:
-    """R26: one job in `session`: a spec appended (its seq), a callable run (its result)."""
-    if isinstance(work, EntrySpec):
-        return append_entries(session, [work])[0]
+    """R26: one job in `session`: a spec appended (its seq; with its sealed receipt), a callable run."""
+    if isinstance(work, EntrySpec | Receipted):
+        return _append(session, [work])[0]
     return work(session)
 
 
@@ -65,6 +108,16 @@ class AuditWriter:
         that appended it is committed (or its exception: the entry not written)."""
         future: Future[int] = Future()
         self._enqueue(spec, future)
+        return future
+
+    def submit_receipted(
+        self, spec: EntrySpec, document_of: Callable[[int], Document]
+    ) -> Future[tuple[int, Document]]:
+        """R19 R26: hand one entry and its delivery's receipt to the writer; the future's result is the
+        entry's seq and the sealed receipt (`document_of(seq)`, sealed with the others of its batch and
+        stored under the entry), once the transaction that wrote both is committed."""
+        future: Future[tuple[int, Document]] = Future()
+        self._enqueue(Receipted(spec, document_of), future)
         return future
 
     def _enqueue(self, work: _Work, future: Future[Any]) -> None:
@@ -106,8 +159,7 @@ class AuditWriter:
             with session_scope(self.url) as session:
                 for specs, group in groupby(batch, key=_is_spec):
                     if specs:
-                        spec_list = [work for work, _ in group if isinstance(work, EntrySpec)]
-                        results.extend(append_entries(session, spec_list))
+                        results.extend(_append(session, [work for work, _ in group]))
                         continue
                     for work, _ in group:
                         results.append(_run_alone(session, work))

@@ -20,7 +20,7 @@ from tongsuopy.crypto.exceptions import InvalidSignature
 
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.models import SealKey
-from gongshu.kernel.crypto.sm import constant_time_equal, sm3_hex
+from gongshu.kernel.crypto.sm import constant_time_equal, sm3, sm3_hex
 from gongshu.kernel.timeutil import now
 
 ALGORITHM = "SM2-with-SM3"
@@ -144,6 +144,95 @@ def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict
     }
 
 
+# ---- several documents under one signature ---------------------------------------------------------------
+# The documents' SM3 digests are the leaves of a binary hash tree (SM3, with distinct prefixes for leaves
+# and inner nodes, so that no inner node can pass for a leaf); one SM2 signature covers its root. Each
+# document's seal carries its own digest, the path of sibling hashes from its leaf to the root, and that
+# signature: it is checked alone and offline, like any seal, and a change to the document, its path or
+# the root fails the check. A lone node at the end of a level moves up unchanged.
+
+
+def _leaf(digest: str) -> bytes:
+    return sm3(b"\x00" + bytes.fromhex(digest))
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return sm3(b"\x01" + left + right)
+
+
+def _tree_paths(digests: list[str]) -> tuple[str, list[list[list[str]]]]:
+    """The root of the tree over `digests` and, for each leaf, its path: [side, sibling hash] pairs, side
+    "L" when the sibling is on the left."""
+    level = [_leaf(d) for d in digests]
+    members = [[i] for i in range(len(digests))]  # the leaves under each node of the level
+    paths: list[list[list[str]]] = [[] for _ in digests]
+    while len(level) > 1:
+        upper: list[bytes] = []
+        upper_members: list[list[int]] = []
+        for i in range(0, len(level) - 1, 2):
+            left, right = level[i], level[i + 1]
+            for leaf in members[i]:
+                paths[leaf].append(["R", right.hex()])
+            for leaf in members[i + 1]:
+                paths[leaf].append(["L", left.hex()])
+            upper.append(_node(left, right))
+            upper_members.append(members[i] + members[i + 1])
+        if len(level) % 2:
+            upper.append(level[-1])
+            upper_members.append(members[-1])
+        level, members = upper, upper_members
+    return level[0].hex(), paths
+
+
+def tree_root(digest: str, path: Any) -> str | None:
+    """The root that a document digest and its path lead to; None when the path is malformed."""
+    if not isinstance(path, list) or len(path) > 64:
+        return None
+    try:
+        node = _leaf(digest)
+        for step in path:
+            side, sibling = step
+            other = bytes.fromhex(sibling)
+            if len(other) != 32 or side not in ("L", "R"):
+                return None
+            node = _node(other, node) if side == "L" else _node(node, other)
+    except (TypeError, ValueError):
+        return None
+    return node.hex()
+
+
+def seal_documents(documents: list[dict[str, Any]], *, signer: str = "platform") -> list[dict[str, Any]]:
+    """R10 R26: seal several documents with one SM2 signature over the root of the hash tree of their SM3
+    digests (the platform's many small delivery receipts, sealed together as they are committed). Each
+    result is a sealed document of the same format, checked alone by `verify_sealed`; one document gets
+    a plain seal."""
+    if len(documents) <= 1:
+        return [seal_document(d, signer=signer) for d in documents]
+    key = platform_private_key()
+    pem, kid = platform_public()
+    digests = [sm3_hex(canonical_json(d)) for d in documents]
+    root, paths = _tree_paths(digests)
+    sealed_at = now().isoformat()
+    signature = base64.b64encode(sign_bytes(key, signed_bytes(root, signer, sealed_at))).decode()
+    return [
+        {
+            "format": SEAL_FORMAT,
+            "document": document,
+            "seal": {
+                "algorithm": ALGORITHM,
+                "signer": signer,
+                "key_id": kid,
+                "public_key": pem,
+                "sm3": digest,
+                "tree": {"root": root, "path": path},
+                "signature": signature,
+                "sealed_at": sealed_at,
+            },
+        }
+        for document, digest, path in zip(documents, digests, paths, strict=True)
+    ]
+
+
 def signed_bytes(digest: str, signer: str | None, sealed_at: str | None) -> bytes:
     """What the SM2 signature covers: the document's SM3 digest, who sealed it and when."""
     return canonical_json({"sm3": digest, "signer": signer, "sealed_at": sealed_at})
@@ -168,6 +257,10 @@ SEAL_REASONS: dict[str, tuple[str, str]] = {
         "The document does not match the seal's SM3 digest",
     ),
     "seal.signature": ("SM2签名验证失败", "The SM2 signature does not verify"),
+    "seal.tree": (
+        "文件摘要经其路径得不到印章签署的根摘要（路径或内容已被改动）",
+        "The document's digest and path do not lead to the signed root",
+    ),
     "seal.untrusted": ("印章密钥不在受信任的密钥之列", "The seal's key is not among the trusted keys"),
     "seal.file_digest": (
         "文件与印章中记录的SM3摘要不符",
@@ -229,7 +322,16 @@ def verify_sealed(sealed: Any, trusted_key_ids: set[str] | None = None) -> SealC
     except (binascii.Error, ValueError):
         return _refused("seal.signature", kid, signer)
     sealed_at = seal.get("sealed_at") if isinstance(seal.get("sealed_at"), str) else None
-    if not verify_bytes(seal["public_key"], signature, signed_bytes(seal["sm3"], signer, sealed_at)):
+    signed_digest: str = seal["sm3"]
+    if "tree" in seal:  # sealed with other documents: the signature covers the root of their tree
+        tree = seal["tree"]
+        root = tree_root(seal["sm3"], tree.get("path")) if isinstance(tree, dict) else None
+        if root is None or not isinstance(tree.get("root"), str):
+            return _refused("seal.format", kid, signer)
+        if not constant_time_equal(root, tree["root"]):
+            return _refused("seal.tree", kid, signer)
+        signed_digest = root
+    if not verify_bytes(seal["public_key"], signature, signed_bytes(signed_digest, signer, sealed_at)):
         return _refused("seal.signature", kid, signer)
     if trusted_key_ids is not None and kid not in trusted_key_ids:
         return _refused("seal.untrusted", kid, signer)
