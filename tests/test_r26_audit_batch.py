@@ -8,6 +8,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +203,37 @@ def test_r26_append_entries_chains_after_entries_of_the_same_transaction(url: st
     with read_scope() as s:
         assert verify_chain(s).ok
         assert s.get(AuditEntry, seqs[1]).actor_label == "system"  # type: ignore[union-attr]
+
+
+def test_r26_sqlite_writers_take_turns_behind_the_write_lock(tmp_path: Path) -> None:
+    """Audit writers of several processes on one SQLite file queue on `<db>.write-lock` (a blocked flock
+    wakes when it is released) instead of SQLite's sleeping busy handler; the turn is per open file, so
+    threads of one process queue too, and other databases take no lock."""
+    import time
+
+    from gongshu.kernel.db import sqlite_write_turn
+
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    order: list[str] = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with sqlite_write_turn(url):
+            holding.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    def second() -> None:
+        holding.wait(5)
+        with sqlite_write_turn(url):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first done", "second in"]
+    assert (tmp_path / "turns.db.write-lock").exists()
+    with sqlite_write_turn("postgresql://nowhere/db"), sqlite_write_turn("sqlite:///:memory:"):
+        pass  # no lock file, nothing to wait for

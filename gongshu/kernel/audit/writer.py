@@ -30,7 +30,7 @@ from gongshu.kernel.audit.models import AuditReceipt
 from gongshu.kernel.audit.service import EntrySpec, append_entries
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.seal import canonical_json, seal_documents
-from gongshu.kernel.db import session_scope
+from gongshu.kernel.db import session_scope, sqlite_write_turn
 
 T = TypeVar("T")
 IDLE_SECONDS = 5.0  # an idle writer thread ends; the next write starts a new one
@@ -156,7 +156,7 @@ class AuditWriter:
         commit."""
         results: list[Any] = []
         try:
-            with session_scope(self.url) as session:
+            with sqlite_write_turn(self.url), session_scope(self.url) as session:
                 for specs, group in groupby(batch, key=_is_spec):
                     if specs:
                         results.extend(_append(session, [work for work, _ in group]))
@@ -167,7 +167,7 @@ class AuditWriter:
         except BaseException:
             for work, future in batch:
                 try:
-                    with session_scope(self.url) as session:
+                    with sqlite_write_turn(self.url), session_scope(self.url) as session:
                         result = _run_alone(session, work)
                 except BaseException as exc:  # handed to the waiting request, which raises it
                     future.set_exception(exc)
