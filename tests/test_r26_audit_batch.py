@@ -237,3 +237,18 @@ def test_r26_sqlite_writers_take_turns_behind_the_write_lock(tmp_path: Path) -> 
     assert (tmp_path / "turns.db.write-lock").exists()
     with sqlite_write_turn("postgresql://nowhere/db"), sqlite_write_turn("sqlite:///:memory:"):
         pass  # no lock file, nothing to wait for
+
+
+def test_r26_keyed_sm3_gives_the_hmac_digests() -> None:
+    """The subjects' hashes from the key's precomputed pads equal HMAC-SM3 for short, block-long and long
+    keys, and `subject_hashes` equals `subject_hash` key by key."""
+    from gongshu.kernel.audit.service import subject_hash, subject_hashes
+    from gongshu.kernel.crypto.sm import KeyedSM3, hmac_sm3_hex
+
+    for key in (b"k", b"x" * 64, b"long key " * 20):
+        keyed = KeyedSM3(key)
+        for message in (b"", b"11010519491231002X", "统一社会信用代码".encode() * 9):
+            assert keyed.hex(message) == hmac_sm3_hex(key, message)
+    keys = ["11010519491231002x ", "91350200MA2XXXXX0X", "11010519491231002X"]
+    assert subject_hashes(keys) == sorted({subject_hash(k) for k in keys})
+    assert len(subject_hashes(keys)) == 2  # case and spaces do not make another subject

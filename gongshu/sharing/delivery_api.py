@@ -249,17 +249,17 @@ def body_of(p: Prepared) -> bytes:
     req, decision, result, items = p.req, p.decision, p.result, p.items
     if req.fmt == "csv":
         return _csv_bytes(items, result.rows)
-    rows = [{k: json_value(v) for k, v in r.items()} for r in result.rows]
     doc = {
         "grant": decision.grant_id,
         "basis": decision.basis,
         "scenario": decision.scenario,
         "items": items,
-        "rows": rows,
+        "rows": result.rows,
         "next": result.next_cursor,
         "total": result.total,
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    # Dates and decimals as `json_value` writes them, by the encoder's hook (called for those values only)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=json_value).encode()
 
 
 def receipt_of(p: Prepared, data: bytes) -> Callable[[int], dict[str, Any]]:

@@ -407,7 +407,7 @@ def query(
         _plans[key] = plan
     conn = core_connection(session)
     result = conn.execute(plan.page, binder.values)
-    fetched = [dict(zip(names, r, strict=True)) for r in result]
+    fetched = [dict(zip(names, r, strict=True)) for r in result.all()]
     more = len(fetched) > limit
     fetched = fetched[:limit]
     next_cursor = None

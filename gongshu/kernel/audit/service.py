@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.config import get_settings
-from gongshu.kernel.crypto.sm import hmac_sm3_hex, sm3_hex
+from gongshu.kernel.crypto.sm import KeyedSM3, hmac_sm3_hex, sm3_hex
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
 
@@ -62,11 +62,18 @@ def subject_hash(key: str, secret: bytes | None = None) -> str:
     return hmac_sm3_hex(secret, key.strip().upper().encode())
 
 
+_keyed: dict[bytes, KeyedSM3] = {}
+
+
 def subject_hashes(keys: Iterable[str]) -> list[str]:
     """R26: the sorted, distinct keyed hashes of subject keys, as an entry records them (a caller that
-    appends through the audit writer hashes them before, outside the writer's transaction)."""
+    appends through the audit writer hashes them before, outside the writer's transaction). The same
+    digests as `subject_hash`, from the key's padded states computed once (`KeyedSM3`)."""
     secret = get_settings().resolved_secret_key().encode()
-    return sorted({subject_hash(k, secret) for k in keys if k})
+    keyed = _keyed.get(secret)
+    if keyed is None:
+        keyed = _keyed[secret] = KeyedSM3(secret)
+    return sorted({keyed.hex(k.strip().upper().encode()) for k in keys if k})
 
 
 @dataclass(frozen=True)

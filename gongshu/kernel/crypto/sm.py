@@ -28,3 +28,27 @@ def hmac_sm3_hex(key: bytes, data: bytes) -> str:
 
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+class KeyedSM3:
+    """HMAC-SM3 (RFC 2104) under one key for many messages: the key's inner and outer padded blocks are
+    hashed once and each message continues from copies of those states — the same digests as
+    `hmac_sm3_hex`, at less than half the cost (R26: a page of records hashes every subject key)."""
+
+    BLOCK = 64  # SM3's block size in bytes
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self.BLOCK:
+            key = sm3(key)
+        key = key.ljust(self.BLOCK, b"\0")
+        self._inner = hashes.Hash(hashes.SM3())
+        self._inner.update(bytes(b ^ 0x36 for b in key))
+        self._outer = hashes.Hash(hashes.SM3())
+        self._outer.update(bytes(b ^ 0x5C for b in key))
+
+    def hex(self, data: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.finalize())
+        return outer.finalize().hex()
