@@ -330,10 +330,14 @@ async def handle_gongshu_error(request: Request, exc: GongshuError) -> Response:
     from gongshu.kernel.access.service import AccessDenied, record_denial
 
     if isinstance(exc, AccessDenied):
-        from gongshu.kernel.db import session_scope
+        import asyncio
 
-        with session_scope() as session:
-            record_denial(session, exc)
+        from gongshu.kernel.audit.writer import audit_writer
+
+        # Through the audit writer, committed before the refusal is answered: the event loop waits
+        # without blocking (no write lock taken on the loop), and the entry shares the writer's batch.
+        denied = exc
+        await asyncio.wrap_future(audit_writer().submit(lambda session: record_denial(session, denied)))
     return _error_response(request, exc)
 
 
