@@ -301,16 +301,6 @@ def respond(p: Prepared, data: bytes, seq: int, receipt: dict[str, Any]) -> Resp
     return Response(body, media_type="application/json", headers=headers)
 
 
-def deliver(actor: Actor, code: str, req: RowsRequest, path: str) -> Response:
-    """R19 R26: decide and query (a read-only transaction: readers never queue), then audit the read and
-    seal its receipt (the audit writer's transaction, shared with the other reads waiting: nothing is
-    delivered unless its entry and receipt are committed); the response names its grant (or its basis)."""
-    p = prepare(actor, code, req, path)
-    data = body_of(p)
-    seq, receipt = audit_writer().submit_receipted(audit_entry(p), receipt_of(p, data)).result()
-    return respond(p, data, seq, receipt)
-
-
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
     weakref.WeakKeyDictionary()
 )
