@@ -355,6 +355,8 @@ def test_r26_token_fast_path_refusals_keep_the_error_shape(api: dict[str, Any]) 
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "auth.token_invalid", resp.text
     resp = api["client"].get(f"/api/v1/data/{api['code']}/rows?scenario=x%00y")
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "request.nul_character"
+    resp = bad.get(f"/api/v1/data/{api['code']}/rows?scenario=x%00y")  # credentials come first
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "auth.token_invalid", resp.text
     resp = api["client"].get(f"/api/v1/data/{api['code']}/rows?scenario=另一个场景&lang=en")
     _denied(api, resp, "access.scenario_mismatch")
     assert resp.json()["error"]["message"].isascii()

@@ -122,7 +122,7 @@ class RowApiFastPath:
     """R19 R26: the row API's calls with an API token — department systems paging through granted data,
     the platform's busiest path — answered without the routing and dependency layers, which cost more
     than the decision and the query themselves. The same steps as the routed endpoint, in the same order:
-    the NUL check, the token resolved to its actor (refusals in the API's error shape), then
+    the token resolved to its actor, the NUL check (refusals in the API's error shape), then
     `delivery_api.answer_rows` (access decision point, safe query, audit entry committed before delivery,
     sealed receipt); a refusal of the decision point is recorded in the audit log as on every path.
     Every other request (other paths and methods, browser sessions, anonymous callers) goes on untouched."""
@@ -148,10 +148,10 @@ class RowApiFastPath:
         scope["route"] = _ROWS_ROUTE
         response: Response
         try:
+            with read_scope() as session:  # credentials first, as on every path (default deny)
+                actor = tokens.resolve_api_token(session, auth[7:].decode("latin-1").strip())
             if _has_nul(scope):
                 raise _nul_refusal()
-            with read_scope() as session:
-                actor = tokens.resolve_api_token(session, auth[7:].decode("latin-1").strip())
             pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
             path = scope.get("root_path", "") + scope["path"]
             response = await answer_rows(actor, match.group(1), path, pairs)
