@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.catalog.data_view import data_resource
 from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.service import decide_data
 from gongshu.kernel.crypto.seal import verify_sealed
 from gongshu.kernel.errors import Conflict, Forbidden
@@ -208,6 +209,10 @@ def test_r21_closure_by_deletion(session: Session, c: dict[str, Any], tmp_path: 
     session.commit()
     assert store.count(session, c["code"]) == 0
     assert not _decide(session, c, "civil_clerk").allowed
+    reasons = set(session.scalars(select(Grant.revoke_reason).where(Grant.resource_id == c["code"])))
+    assert reasons == {
+        f"R21 突发事件 #{c['event_id']} 处置结束 / R21 emergency event #{c['event_id']} closed"
+    }
     with pytest.raises(Conflict):
         emergency_closure.close_event(session, c["admin"], c["event_id"], treatment="delete", evaluation="x")
 

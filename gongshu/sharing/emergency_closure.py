@@ -75,7 +75,9 @@ def close_event(
             field="evaluation",
         )
     classes = classify(session, event.id, marked)
-    reason = f"R21 突发事件 #{event.id} 处置结束"
+    # Stored as written (grants' revocation reason, record history, withdrawn cases): in both languages,
+    # since the pages of either language show it.
+    reason = f"R21 突发事件 #{event.id} 处置结束 / R21 emergency event #{event.id} closed"
     treated: list[dict[str, Any]] = []
     for code, items in classes.items():
         before = store.count(session, code)
