@@ -252,3 +252,12 @@ def test_r26_keyed_sm3_gives_the_hmac_digests() -> None:
     keys = ["11010519491231002x ", "91350200MA2XXXXX0X", "11010519491231002X"]
     assert subject_hashes(keys) == sorted({subject_hash(k) for k in keys})
     assert len(subject_hashes(keys)) == 2  # case and spaces do not make another subject
+
+
+def test_r26_an_unknown_entry_field_is_refused() -> None:
+    """A misspelt field of an audit entry is an error, not a field silently left out of the record."""
+    from gongshu.kernel.audit.service import entry_spec
+
+    with pytest.raises(TypeError, match="objet_id"):
+        entry_spec(None, "data.read", objet_id="x")  # type: ignore[call-arg]
+    assert entry_spec(None, "data.read", object_id=7).object_id == "7"

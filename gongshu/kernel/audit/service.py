@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
@@ -95,36 +95,39 @@ class EntrySpec:
     subject_keys: list[str] = field(default_factory=list)
 
 
-def entry_spec(
-    actor: Actor | None,
-    action: str,
-    *,
-    object_type: str = "",
-    object_id: str | int = "",
-    outcome: str = "ok",
-    grant_id: int | None = None,
-    scenario: str | None = None,
-    detail: dict[str, Any] | None = None,
-    subject_keys: list[str] | None = None,
-    hashed_subjects: Sequence[str] | None = None,
-) -> EntrySpec:
-    """R26: the entry `record` appends for these arguments, resolved (no database work: a caller may build
-    it before handing it to the audit writer). `hashed_subjects`: the subject keys already hashed by
-    `subject_hashes`, in place of `subject_keys`."""
-    hashes = (
-        sorted(set(hashed_subjects)) if hashed_subjects is not None else subject_hashes(subject_keys or [])
-    )
+class EntryFields(TypedDict, total=False):
+    """R26: what a caller tells of an entry besides its actor and action (`entry_spec`, `record`).
+    `hashed_subjects`: the subject keys already hashed by `subject_hashes`, in place of `subject_keys`."""
+
+    object_type: str
+    object_id: str | int
+    outcome: str
+    grant_id: int | None
+    scenario: str | None
+    detail: dict[str, Any] | None
+    subject_keys: list[str] | None
+    hashed_subjects: Sequence[str] | None
+
+
+def entry_spec(actor: Actor | None, action: str, **fields: Unpack[EntryFields]) -> EntrySpec:
+    """R26: the entry `record` appends for these fields, resolved (no database work: a caller may build
+    it before handing it to the audit writer)."""
+    unknown = set(fields) - set(EntryFields.__annotations__)
+    if unknown:  # a misspelt field must not be dropped from the record silently
+        raise TypeError(f"unknown audit entry fields: {', '.join(sorted(unknown))}")
+    hashed = fields.get("hashed_subjects")
+    hashes = sorted(set(hashed)) if hashed is not None else subject_hashes(fields.get("subject_keys") or [])
     return EntrySpec(
         action=action,
         actor_user_id=actor.user_id if actor else None,
         actor_label=actor.username if actor else "system",
         actor_org_id=actor.org_id if actor else None,
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=outcome,
-        grant_id=grant_id,
-        scenario=scenario,
-        detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)),
+        object_type=fields.get("object_type", ""),
+        object_id=str(fields.get("object_id", "")),
+        outcome=fields.get("outcome", "ok"),
+        grant_id=fields.get("grant_id"),
+        scenario=fields.get("scenario"),
+        detail=json.loads(json.dumps(fields.get("detail") or {}, ensure_ascii=False, default=str)),
         subject_keys=hashes,
     )
 
@@ -190,32 +193,6 @@ def record_entry(session: Session, spec: EntrySpec) -> AuditEntry:
     return entry
 
 
-def record(
-    session: Session,
-    actor: Actor | None,
-    action: str,
-    *,
-    object_type: str = "",
-    object_id: str | int = "",
-    outcome: str = "ok",
-    grant_id: int | None = None,
-    scenario: str | None = None,
-    detail: dict[str, Any] | None = None,
-    subject_keys: list[str] | None = None,
-    hashed_subjects: Sequence[str] | None = None,
-) -> AuditEntry:
-    """R26: append one entry to the chain (within the caller's transaction). `hashed_subjects`: the subject
-    keys already hashed by `subject_hashes`, in place of `subject_keys`."""
-    spec = entry_spec(
-        actor,
-        action,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=outcome,
-        grant_id=grant_id,
-        scenario=scenario,
-        detail=detail,
-        subject_keys=subject_keys,
-        hashed_subjects=hashed_subjects,
-    )
-    return record_entry(session, spec)
+def record(session: Session, actor: Actor | None, action: str, **fields: Unpack[EntryFields]) -> AuditEntry:
+    """R26: append one entry to the chain (within the caller's transaction)."""
+    return record_entry(session, entry_spec(actor, action, **fields))

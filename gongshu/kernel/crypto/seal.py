@@ -122,26 +122,23 @@ def verify_bytes(public_key_pem: str, signature: bytes, data: bytes) -> bool:
     return True
 
 
+def _sealed(
+    document: dict[str, Any], digest: str, signature: bytes, signer: str, sealed_at: str, **extra: Any
+) -> dict[str, Any]:
+    """A sealed document as the platform writes it: {"format", "document", "seal": {...}}."""
+    pem, kid = platform_public()
+    seal = {"algorithm": ALGORITHM, "signer": signer, "key_id": kid, "public_key": pem, "sm3": digest}
+    seal.update(extra)
+    seal.update(signature=base64.b64encode(signature).decode(), sealed_at=sealed_at)
+    return {"format": SEAL_FORMAT, "document": document, "seal": seal}
+
+
 def seal_document(document: dict[str, Any], *, signer: str = "platform") -> dict[str, Any]:
     """Seal a JSON document with the platform key: {"format", "document", "seal": {...}}."""
-    key = platform_private_key()
     digest = sm3_hex(canonical_json(document))
-    pem, kid = platform_public()
     sealed_at = now().isoformat()
-    signed = signed_bytes(digest, signer, sealed_at)
-    return {
-        "format": SEAL_FORMAT,
-        "document": document,
-        "seal": {
-            "algorithm": ALGORITHM,
-            "signer": signer,
-            "key_id": kid,
-            "public_key": pem,
-            "sm3": digest,
-            "signature": base64.b64encode(sign_bytes(key, signed)).decode(),
-            "sealed_at": sealed_at,
-        },
-    }
+    signature = sign_bytes(platform_private_key(), signed_bytes(digest, signer, sealed_at))
+    return _sealed(document, digest, signature, signer, sealed_at)
 
 
 # ---- several documents under one signature ---------------------------------------------------------------
@@ -208,27 +205,12 @@ def seal_documents(documents: list[dict[str, Any]], *, signer: str = "platform")
     a plain seal."""
     if len(documents) <= 1:
         return [seal_document(d, signer=signer) for d in documents]
-    key = platform_private_key()
-    pem, kid = platform_public()
     digests = [sm3_hex(canonical_json(d)) for d in documents]
     root, paths = _tree_paths(digests)
     sealed_at = now().isoformat()
-    signature = base64.b64encode(sign_bytes(key, signed_bytes(root, signer, sealed_at))).decode()
+    signature = sign_bytes(platform_private_key(), signed_bytes(root, signer, sealed_at))
     return [
-        {
-            "format": SEAL_FORMAT,
-            "document": document,
-            "seal": {
-                "algorithm": ALGORITHM,
-                "signer": signer,
-                "key_id": kid,
-                "public_key": pem,
-                "sm3": digest,
-                "tree": {"root": root, "path": path},
-                "signature": signature,
-                "sealed_at": sealed_at,
-            },
-        }
+        _sealed(document, digest, signature, signer, sealed_at, tree={"root": root, "path": path})
         for document, digest, path in zip(documents, digests, paths, strict=True)
     ]
 
