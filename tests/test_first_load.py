@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, publish, store_city, write
 
-from gongshu.aggregation.checker import Reopen
+from gongshu.aggregation.checker import Reopen, row_hash
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.access.grants import create_grant
 from gongshu.kernel.access.service import DataDecision
-from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.db import get_engine, read_scope, session_scope
 from gongshu.kernel.errors import ValidationFailed
 from gongshu.kernel.identifiers.checks import make_id_number
 from gongshu.kernel.identity.actor import SYSTEM
@@ -216,6 +216,29 @@ def test_r13_a_file_checked_in_a_worker_process_loads_exactly_as_in_process(
         assert sorted((r.source_row, r.column, r.rule) for r in q)[0] == (2, "id_number", "duplicate_key")
         assert sorted((r.source_row, r.column) for r in q)[1] == (3, "id_number")
         assert len(q) == 2
+        table = store.get_resource(s, code).table_name
+    # The lineage is the same whoever hashed the rows (the worker on SQLite, the loader on PostgreSQL) and
+    # however the constant columns were written (column defaults during a PostgreSQL COPY): the hash of
+    # the canonical values, the source row, one batch, source and time — and no default left behind.
+    engine = get_engine(db_clean)
+    with engine.connect() as conn:
+        lineage = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                text(
+                    f"SELECT id_number, _row_hash, _source_row, _batch_id, _source, _ingested_at, _updated_at "
+                    f"FROM {table}"
+                )
+            )
+        }
+    assert {k: v[:2] for k, v in lineage.items()} == {
+        IDS[0]: (row_hash((IDS[0], "甲二", "2024-01-02", "1", "2.5", "1")), 5),
+        IDS[2]: (row_hash((IDS[2], "丙", "2024-01-05", "2", "10.25", "1")), 4),
+        IDS[3]: (row_hash((IDS[3], "丁", "2024-01-05", "0", "1", "0")), 6),
+    }
+    assert len({v[2:] for v in lineage.values()}) == 1
+    assert next(iter(lineage.values()))[2:4] == (report["id"], "upload")
+    assert all(col["default"] is None for col in inspect(engine).get_columns(table))
 
 
 def test_r7_a_malformed_row_found_by_the_worker_process_stores_nothing(

@@ -45,7 +45,7 @@ class Checked:
     quarantine: list[tuple[Any, ...]]
     columns: list[pa.Array]
     numbers: npt.NDArray[np.int64]
-    hashes: list[str]
+    hashes: list[str] | None  # None: left to the loader (`Reopen.hashes`)
 
 
 def row_hash(row: tuple[Any, ...]) -> str:
@@ -70,9 +70,12 @@ def checked(
     src: Source,
     mapping: dict[str, str],
     rules: list[RuleSpec],
+    *,
+    hashes: bool = True,
 ) -> Iterator[Checked]:
     """R13: per chunk, transform and check every column (its type, the key's presence, its declared
-    rules); cells refused go to the quarantine list with their source row, rule and message."""
+    rules); cells refused go to the quarantine list with their source row, rule and message. With
+    `hashes`, the accepted rows' hashes too (else the consumer computes them: `row_hashes`)."""
     names = [str(i["name"]) for i in items]
     header_of = {name: header for header, name in mapping.items()}
     rules_of = {n: [r for r in rules if r.kind != "complete" and r.item == n] for n in names}
@@ -90,7 +93,7 @@ def checked(
             verdict.quarantine,
             columns,
             numbers[verdict.good],
-            row_hashes(columns),
+            row_hashes(columns) if hashes else None,
         )
 
 
@@ -103,6 +106,7 @@ class Reopen:
     format: str
     batch_rows: int
     skip_chunks: int = 0  # the first chunks, which the loader checks itself
+    hashes: bool = True  # False: the loader hashes the rows (it has the spare time: see `_stage`)
 
 
 def _error_state(exc: BaseException) -> tuple[str, Any]:
@@ -164,7 +168,7 @@ def _work(inp: BinaryIO, out: BinaryIO) -> None:
         )
         # The loader checks the first chunks itself while this process starts: read past them.
         src.chunks = itertools.islice(src.chunks, where.skip_chunks, None)
-        for part in checked(items, key_item, src, mapping, rules):
+        for part in checked(items, key_item, src, mapping, rules, hashes=where.hashes):
             while credit <= 0:
                 if not inp.read(1):
                     return  # the loader is gone

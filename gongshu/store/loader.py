@@ -80,6 +80,7 @@ class Loader:
         self.deltab = f"std_{batch_id}"
         self.staged = 0
         self.displaced = 0  # direct: earlier occurrences of a key set aside as duplicates
+        self._constant = False  # PostgreSQL: the batch's constant lineage set as column defaults
 
     # ---- staging -------------------------------------------------------------------------------------
     def create(self) -> None:
@@ -247,21 +248,15 @@ class Loader:
     ) -> None:
         n = len(hashes)
         if self.pg and self._utf8():
+            self._constants(batch_id=batch_id, source=source, stamp=stamp)
+            varying = [*self.items, "_source_row", ROW_HASH]
             table = pa.RecordBatch.from_arrays(
-                [
-                    *columns,
-                    pa.array(np.full(n, batch_id, dtype=np.int64)),
-                    pa.array([source] * n, pa.string()),
-                    pa.array(source_rows, pa.int64()),
-                    pa.array([stamp] * n, pa.string()),
-                    pa.array([stamp] * n, pa.string()),
-                    pa.array(hashes, pa.string()),
-                ],
-                names=[f"c{i}" for i in range(len(self.columns))],
+                [*columns, pa.array(source_rows, pa.int64()), pa.array(hashes, pa.string())],
+                names=[f"c{i}" for i in range(len(varying))],
             )
             buf = io.BytesIO()
             pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-            cols = ", ".join(self.q(c) for c in self.columns)
+            cols = ", ".join(self.q(c) for c in varying)
             statement = f"COPY {self.stg} ({cols}) FROM STDIN WITH (FORMAT csv)"
             if self.direct:
                 self._stream(statement, buf.getvalue())
@@ -297,6 +292,36 @@ class Loader:
                 zip(*(c.to_pylist() for c in columns), source_rows.tolist(), hashes, strict=True),
             )
             cur.close()
+
+    def _constants(self, *, batch_id: int, source: str, stamp: str) -> None:
+        """PostgreSQL: the batch's constant lineage (batch, source, ingested and updated at) becomes the
+        staging table's column defaults, once, before the first COPY; the COPY then carries only the
+        varying columns. The server parsing two timestamps and two more fields per row cost more than
+        any other step of a load. A direct load drops the defaults again before its commit
+        (`_drop_constants`); a staging table dies with its connection."""
+        if self._constant:
+            return
+        self.end_stream()
+        values = {
+            "_batch_id": str(int(batch_id)),
+            "_source": _literal(source),
+            "_ingested_at": _literal(stamp),
+            "_updated_at": _literal(stamp),
+        }
+        sets = ", ".join(f"ALTER COLUMN {self.q(c)} SET DEFAULT {v}" for c, v in values.items())
+        self.conn.exec_driver_sql(f"ALTER TABLE {self.stg} {sets}")
+        self._constant = True
+
+    def _drop_constants(self) -> None:
+        """Direct load on PostgreSQL: the resource's table keeps no lineage defaults after the load."""
+        if self._constant and self.direct:
+            self.end_stream()
+            drops = ", ".join(
+                f"ALTER COLUMN {self.q(c)} DROP DEFAULT"
+                for c in ("_batch_id", "_source", "_ingested_at", "_updated_at")
+            )
+            self.conn.exec_driver_sql(f"ALTER TABLE {self.stg} {drops}")
+        self._constant = False
 
     def _utf8(self) -> bool:
         """COPY of a text block needs the session to speak UTF-8 (it does unless configured otherwise)."""
@@ -379,6 +404,7 @@ class Loader:
         """PostgreSQL direct load: the key's index again, built in one sort. A duplicate key refuses it:
         then the earlier occurrences go to quarantine first (R13), and the index is built after."""
         self.end_stream()
+        self._drop_constants()
         k = self.q(self.key)
         add = f"ALTER TABLE {self.table} ADD CONSTRAINT {self.q(self._pk)} PRIMARY KEY ({k})"
         self.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
