@@ -11,12 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, ITEMS, publish, store_city, write
 
 from gongshu.aggregation.ingest import ingest_file, ingest_source
 from gongshu.aggregation.readers import Source, read_csv
+from gongshu.kernel import timeutil
 from gongshu.kernel.db import get_engine, read_scope, session_scope
 from gongshu.kernel.errors import ValidationFailed
 from gongshu.kernel.timeutil import now
@@ -133,6 +134,63 @@ def test_r7_incremental_upserts_and_deletes_by_key_with_history(
         assert gone.op == "delete" and gone.before["full_name"] == "乙" and gone.after is None
     unchanged = ingest_file(c["civil_clerk"], code, inc, mode="incremental", url=db_clean)
     assert (unchanged["inserted"], unchanged["updated"]) == (0, 0)  # same row hash: no change, no history
+
+
+def test_r7_incremental_load_keeps_when_a_record_came_and_stamps_when_it_changed(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """The lineage of a staged load (on PostgreSQL its constants travel as the staging table's column
+    defaults): an updated record keeps its first "ingested at" and takes the new batch and "updated at";
+    a new record has both times of its batch; no default is left on the resource's table."""
+    first_at, second_at = dt.datetime(2026, 3, 2, 9, 0), dt.datetime(2026, 3, 3, 10, 30)
+    timeutil.freeze(first_at)
+    ingest_file(
+        c["civil_clerk"], code, _csv(tmp_path, [f"{IDS[0]},甲,,,,", f"{IDS[1]},乙,,,,"]), url=db_clean
+    )
+    timeutil.freeze(second_at)
+    inc = _csv(tmp_path, [f"{IDS[0]},甲改,,,,", f"{IDS[2]},丙,,,,"], "inc.csv")
+    report = ingest_file(c["civil_clerk"], code, inc, mode="incremental", url=db_clean)
+    with read_scope(db_clean) as s:
+        table = store.get_resource(s, code).table_name
+    engine = get_engine(db_clean)
+    with engine.connect() as conn:
+        got = {
+            k: (batch, source, str(ingested)[:16], str(updated)[:16])
+            for k, batch, source, ingested, updated in conn.execute(
+                text(f"SELECT id_number, _batch_id, _source, _ingested_at, _updated_at FROM {table}")
+            )
+        }
+    one, two = "2026-03-02 01:00", "2026-03-03 02:30"  # stored in UTC
+    assert got[IDS[0]] == (report["id"], "upload", one, two)
+    assert got[IDS[2]] == (report["id"], "upload", two, two)
+    assert got[IDS[1]][2:] == (one, one) and got[IDS[1]][0] != report["id"]
+    assert all(col["default"] is None for col in inspect(engine).get_columns(table))
+
+
+def test_r9_a_change_of_the_keys_length_rebuilds_the_table_keyed(
+    session: Session, db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R9 R10: the key's column cannot be emptied and retyped in place (it is the primary key): an
+    approved change of its type or length gives a new, empty, keyed table, loaded again afterwards."""
+    ingest_file(c["civil_clerk"], code, _csv(tmp_path, [f"{IDS[0]},甲,,,,"]), url=db_clean)
+    items = [dict(i, seq=n, label_en="", sensitivity="public") for n, i in enumerate(ITEMS)]
+    items[0]["length"] = 20
+    for i in items:
+        i.setdefault("is_key", False)
+        i.setdefault("length", None)
+    entry = SimpleNamespace(
+        resource_code=code, subject_kind="person", items=[SimpleNamespace(**i) for i in items]
+    )
+    res = store.provision(session, entry)
+    session.commit()
+    assert res.schema_version == 2 and res.row_count == 0
+    table = res.table_name
+    engine = get_engine(db_clean)
+    assert inspect(engine).get_pk_constraint(table)["constrained_columns"] == ["id_number"]
+    report = ingest_file(
+        c["civil_clerk"], code, _csv(tmp_path, [f"{IDS[1]},乙,,,,"], "again.csv"), url=db_clean
+    )
+    assert report["accepted"] == 1 and _names(db_clean, code) == {IDS[1]: "乙"}
 
 
 def test_r7_a_failure_mid_load_keeps_the_previous_data_and_fails_the_batch(

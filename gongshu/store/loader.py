@@ -80,7 +80,7 @@ class Loader:
         self.deltab = f"std_{batch_id}"
         self.staged = 0
         self.displaced = 0  # direct: earlier occurrences of a key set aside as duplicates
-        self._constant = False  # PostgreSQL: the batch's constant lineage set as column defaults
+        self._constant: tuple[int, str, str] | None = None  # PostgreSQL: the lineage set as defaults
 
     # ---- staging -------------------------------------------------------------------------------------
     def create(self) -> None:
@@ -300,6 +300,7 @@ class Loader:
         any other step of a load. A direct load drops the defaults again before its commit
         (`_drop_constants`); a staging table dies with its connection."""
         if self._constant:
+            assert self._constant == (batch_id, source, stamp), "one batch, one source, one time per load"
             return
         self.end_stream()
         values = {
@@ -310,7 +311,7 @@ class Loader:
         }
         sets = ", ".join(f"ALTER COLUMN {self.q(c)} SET DEFAULT {v}" for c, v in values.items())
         self.conn.exec_driver_sql(f"ALTER TABLE {self.stg} {sets}")
-        self._constant = True
+        self._constant = (batch_id, source, stamp)
 
     def _drop_constants(self) -> None:
         """Direct load on PostgreSQL: the resource's table keeps no lineage defaults after the load."""
@@ -321,7 +322,7 @@ class Loader:
                 for c in ("_batch_id", "_source", "_ingested_at", "_updated_at")
             )
             self.conn.exec_driver_sql(f"ALTER TABLE {self.stg} {drops}")
-        self._constant = False
+        self._constant = None
 
     def _utf8(self) -> bool:
         """COPY of a text block needs the session to speak UTF-8 (it does unless configured otherwise)."""

@@ -97,13 +97,20 @@ def provision(session: Session, entry: Any) -> StoreResource:
     return migrate_table(session, res, items, key)
 
 
+def _spec_of(items: list[dict[str, Any]], name: str) -> tuple[Any, Any] | None:
+    """An item's type and length (what its column is built from), or None for the row hash."""
+    return next(((i.get("data_type"), i.get("length")) for i in items if i.get("name") == name), None)
+
+
 def migrate_table(
     session: Session, res: StoreResource, items: list[dict[str, Any]], key: str
 ) -> StoreResource:
     """R9: items change only through an approved catalog change, and the table follows: columns are added
-    and dropped; a new key means a new (empty) table, and the data must be re-aggregated (R9)."""
+    and dropped; a new key — or the key's type or length changed — means a new (empty) table, and the
+    data must be re-aggregated (R9). (A key column cannot be emptied and retyped in place as other columns
+    are: it is the table's primary key.)"""
     conn = session.connection()
-    if key != res.key_item:
+    if key != res.key_item or _spec_of(items, key) != _spec_of(res.items, key):
         tables.data_table(res.table_name, res.items, res.key_item).drop(conn, checkfirst=True)
         tables.create(conn, tables.data_table(res.table_name, items, key))
         change: dict[str, Any] = {"rebuilt": True, "key": key}
