@@ -3,6 +3,7 @@ refused with precise errors and nothing stored; only the provider's data officer
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,27 @@ def test_r7_csv_in_gbk_is_read_as_gb18030_or_as_told(
         c["civil_clerk"], code, write(tmp_path, "gbk2.csv", text, "gbk"), encoding="GBK", url=db_clean
     )
     assert report["encoding"] == "gbk" and report["accepted"] == 1
+
+
+def test_r13_the_same_records_as_a_spreadsheet_are_no_change(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """A record whose values are the same, written otherwise (2.50 in a CSV, 2.5 in a spreadsheet cell,
+    2024/1/2 and 2024-01-02), is not updated and gets no history; a changed value still is."""
+    csv_text = HEADER + f"\n{IDS[0]},张三,2024/1/2,1,2.50,是\n{IDS[1]},李四,,2,10.0,否\n"
+    ingest_file(c["civil_clerk"], code, write(tmp_path, "first.csv", csv_text), url=db_clean)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER.split(","))
+    ws.append([IDS[0], "张三", dt.date(2024, 1, 2), 1, 2.5, True])
+    ws.append([IDS[1], "李四", None, 3, 10, False])  # children 2 → 3: a change
+    wb.save(tmp_path / "same.xlsx")
+    report = ingest_file(c["civil_clerk"], code, tmp_path / "same.xlsx", mode="incremental", url=db_clean)
+    assert (report["inserted"], report["updated"], report["deleted"]) == (0, 1, 0)
+    with read_scope(db_clean) as s:
+        assert [h.op for h in store.history(s, code, IDS[0])] == ["insert"]
+        [_, upd] = store.history(s, code, IDS[1])
+        assert (upd.op, upd.before["children"], upd.after["children"]) == ("update", 2, 3)
 
 
 def test_r7_xlsx_jsonl_and_parquet_load(db_clean: str, c: dict[str, Any], code: str, tmp_path: Path) -> None:

@@ -509,7 +509,7 @@ class Loader:
                 + "SELECT "
                 + common.format(a="s", k=k, op="update", before=old, after=new)
                 + f" FROM {self.stg} s JOIN {self.table} t ON t.{k} = s.{k} "
-                f"WHERE t.{ROW_HASH} <> s.{ROW_HASH}"
+                f"WHERE {self._changed('t', 's')}"
             )
         absent = "" if empty else f" WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE t.{k} = s.{k})"
         inserted = run(
@@ -533,9 +533,20 @@ class Loader:
             )
             self.conn.exec_driver_sql(
                 f"INSERT INTO {self.table} ({cols}) SELECT {cols} FROM {self.stg} WHERE true "
-                f"ON CONFLICT ({k}) DO UPDATE SET {sets} WHERE {self.table}.{ROW_HASH} <> excluded.{ROW_HASH}"
+                f"ON CONFLICT ({k}) DO UPDATE SET {sets} WHERE {self._changed(self.table, 'excluded')}"
             )
         return {"inserted": inserted, "updated": updated, "deleted": deleted}
+
+    def _changed(self, old: str, new: str) -> str:
+        """R13: does a record's new version differ from the stored one? Compared by value, item by item,
+        in the columns' types (NULL equal to NULL): the same record sent as a spreadsheet (10.0, a date
+        cell) and as a CSV (10, 2024-01-02) is not a change, though its text — and so its row hash —
+        differs."""
+        if self.pg:
+            a, b = (", ".join(f"{alias}.{self.q(c)}" for c in self.items) for alias in (old, new))
+            return f"ROW({a}) IS DISTINCT FROM ROW({b})"
+        same = " AND ".join(f"{old}.{self.q(c)} IS {new}.{self.q(c)}" for c in self.items)
+        return f"NOT ({same})"
 
     def _record_load(
         self, code: str, batch_id: int, actor_user_id: int | None, correction_ref: str | None, at: dt.datetime
