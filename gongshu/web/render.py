@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.web import i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -23,6 +25,19 @@ def _template_dirs() -> list[str]:
 
 
 env = Environment(loader=FileSystemLoader(_template_dirs()), autoescape=select_autoescape(["html"]))
+
+
+def china(value: dt.datetime | dt.date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """The `china` filter: an instant as pages show it, in China time (a naive instant, as SQLite gives
+    it back, is UTC); a calendar day as it is. Empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return as_utc(value).astimezone(CHINA).strftime(fmt)
+    return value.strftime(fmt if "%H" not in fmt else "%Y-%m-%d")
+
+
+env.filters["china"] = china
 
 
 def lang_of(request: Request) -> str:
