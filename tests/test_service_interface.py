@@ -209,3 +209,56 @@ def test_r7_api_refuses_without_grant_or_in_another_scenario_and_forwards_nothin
     assert ok.status_code == 200 and ok.json()["rows"] == [{"id_number": IDS[0], "full_name": "张三"}]
     assert len(dept.calls) == 1
     assert other.get(f"/data/{c['code']}/interface").status_code == 200
+
+
+def _page_client(session: Session, username: str) -> tuple[TestClient, str]:
+    from gongshu.kernel.identity import sessions
+    from gongshu.kernel.identity.models import User
+
+    who = session.scalars(select(User).where(User.username == username)).one()
+    raw, ws = sessions.start_session(session, who, ip=None, user_agent="pytest", second_factor_done=True)
+    session.commit()
+    client = TestClient(create_app())
+    client.cookies.set("gs_session", raw)
+    return client, ws.csrf_token
+
+
+def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority_confirms_it(
+    session: Session, c: dict[str, Any], dept: Department
+) -> None:
+    page = f"/data/{c['code']}/interface"
+    officer, csrf = _page_client(session, "civil_clerk")
+    shown = officer.get(page)
+    assert shown.status_code == 200 and 'data-testid="interface-register-form"' in shown.text
+    assert 'data-testid="interface-confirm-form"' not in shown.text  # only the authority confirms
+    form = {
+        "csrf_token": csrf,
+        "base_url": dept.url,
+        "path_template": "/records",
+        "method": "GET",
+        "params": "id_number = id_number\nname",
+        "timeout_seconds": "2",
+        "legal_basis": "《婚姻登记条例》规定登记档案不得集中存储",
+    }
+    bad = officer.post(page, data=form)
+    assert bad.status_code == 422 and "第 2 行" in bad.text and "interface.params_line" in bad.text
+    assert "《婚姻登记条例》" in bad.text  # what was typed comes back
+    with read_scope() as s:
+        assert interface.get_interface(s, c["code"]) is None  # nothing stored
+    wrong = officer.post(page, data={**form, "params": "id_number = nope"})
+    assert wrong.status_code == 422 and "interface.params_invalid" in wrong.text
+    done = officer.post(page, data={**form, "params": "id_number = id_number"}, follow_redirects=False)
+    assert done.status_code == 303
+    with read_scope() as s:
+        row = interface.get_interface(s, c["code"])
+        assert row is not None and row.params == {"id_number": "id_number"} and not row.enabled
+    assert "Awaiting the authority's confirmation" in officer.get(f"{page}?lang=en").text.replace("&#39;", "'")
+    other, other_csrf = _page_client(session, "police_data")
+    assert 'data-testid="interface-register-form"' not in other.get(page).text
+    assert other.post(page, data={**form, "csrf_token": other_csrf}).status_code == 403
+    reviewer, reviewer_csrf = _page_client(session, "reviewer")
+    assert 'data-testid="interface-confirm-form"' in reviewer.get(page).text
+    confirmed = reviewer.post(f"{page}/confirm", data={"csrf_token": reviewer_csrf}, follow_redirects=False)
+    assert confirmed.status_code == 303
+    with read_scope() as s:
+        assert interface.get_interface(s, c["code"]).enabled  # type: ignore[union-attr]

@@ -11,10 +11,14 @@ from pydantic import BaseModel, Field
 
 from gongshu.aggregation import interface, seals
 from gongshu.aggregation.interface_models import ServiceInterface
+from gongshu.kernel.access.policy import Action
+from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.identity.models import OrgKind
 from gongshu.web.deps import csrf_protect, current_actor, require_actor
-from gongshu.web.render import render
+from gongshu.web.render import lang_of, render
 
 api_router = APIRouter(prefix="/api/v1/data", tags=["data"])
 router = APIRouter(prefix="/data", include_in_schema=False)
@@ -79,13 +83,105 @@ def confirm(actor: LoggedIn, code: str) -> dict[str, Any]:
         return interface_out(interface.confirm_interface(s, actor, code))
 
 
-@router.get("/{code}/interface", response_class=HTMLResponse)
-def interface_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
-    """R7: the entry's service interface and whether the authority has confirmed it."""
+def _interface_page(
+    request: Request,
+    actor: Actor,
+    code: str,
+    *,
+    status_code: int = 200,
+    error: GongshuError | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
     with read_scope() as s:
         entry = interface.published_entry(s, code)
         row = interface.get_interface(s, code)
-        return render(request, "aggregation/interface.html", entry=entry, iface=row)
+        may_register = decide(s, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id).allowed
+        may_confirm = decide(s, actor, Action.SUPERVISE).allowed and actor.org_kind == OrgKind.AUTHORITY
+        if form is None and row is not None:
+            form = {
+                "base_url": row.base_url,
+                "path_template": row.path_template,
+                "method": row.method,
+                "params": "\n".join(f"{k} = {v}" for k, v in row.params.items()),
+                "timeout_seconds": f"{row.timeout_seconds:g}",
+                "legal_basis": row.legal_basis,
+            }
+        return render(
+            request,
+            "aggregation/interface.html",
+            status_code=status_code,
+            entry=entry,
+            iface=row,
+            may_register=may_register,
+            may_confirm=may_confirm,
+            form=form or {"method": "GET", "timeout_seconds": "5"},
+            error=error.message(lang_of(request)) if error else "",
+            error_code=error.code if error else "",
+        )
+
+
+@router.get("/{code}/interface", response_class=HTMLResponse)
+def interface_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
+    """R7: the entry's service interface, whether the authority has confirmed it, and — for the
+    provider's data officer — the form that registers it (or changes it: a change waits for the
+    authority's confirmation again)."""
+    return _interface_page(request, actor, code)
+
+
+def _parameters(text: str) -> dict[str, str]:
+    """R7: the allowed query parameters as typed on the page, one `parameter = item` per line."""
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, item = line.partition("=")
+        if not sep or not name.strip() or not item.strip():
+            raise ValidationFailed(
+                "interface.params_line",
+                f"允许的查询参数第 {number} 行应写作“参数名 = 信息项名”",
+                f"Allowed parameters, line {number}: write it as “parameter = item name”",
+                field="params",
+            )
+        mapping[name.strip()] = item.strip()
+    return mapping
+
+
+@router.post("/{code}/interface", dependencies=Protected, response_class=HTMLResponse)
+async def interface_register(request: Request, actor: LoggedIn, code: str) -> Response:
+    """R7: the provider's data officer registers the department's API from the page."""
+    with read_scope() as s:  # who may, before what was typed is read (a refusal says nothing of the form)
+        entry = interface.published_entry(s, code)
+        require(s, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id)
+    data = await request.form()
+    form = {
+        k: str(data.get(k) or "")
+        for k in ("base_url", "path_template", "method", "params", "timeout_seconds", "legal_basis")
+    }
+    try:
+        try:
+            timeout = float(form["timeout_seconds"] or "5")
+        except ValueError:
+            raise ValidationFailed(
+                "interface.timeout_invalid",
+                "超时时间应为秒数",
+                "The timeout must be a number of seconds",
+                field="timeout_seconds",
+            ) from None
+        with session_scope() as s:
+            interface.register_interface(
+                s,
+                actor,
+                code,
+                base_url=form["base_url"],
+                path_template=form["path_template"].strip(),
+                method=form["method"] or "GET",
+                params=_parameters(form["params"]),
+                timeout_seconds=timeout,
+                legal_basis=form["legal_basis"],
+            )
+    except ValidationFailed as exc:
+        return _interface_page(request, actor, code, status_code=422, error=exc, form=form)
+    return RedirectResponse(f"/data/{code}/interface", status_code=303)
 
 
 @router.post("/{code}/interface/confirm", dependencies=Protected)
