@@ -15,11 +15,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from store_fixtures import IDS, publish, store_city
 
 from gongshu.aggregation import pull
 from gongshu.aggregation.pull_models import PullSource
+from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identity import sessions
@@ -263,3 +266,232 @@ def test_r7_the_pull_job_runs_through_the_jobs_runner(
         ps = s.get(PullSource, ps_id)
         assert ps is not None and ps.last_status == "committed" and ps.last_batch_id is not None
     assert _names(db_clean, code) == {IDS[0]: "张三"}
+
+
+# ---- the platform's own database, missing files, errors that do not leak, pause/resume/delete ---------------
+
+REFUSED = {"pull.url_platform", "pull.url_data_dir", "pull.sqlite_form", "pull.url_query"}
+
+
+def _platform_file(db_clean: str) -> Path:
+    return Path(str(make_url(db_clean).database))
+
+
+def _assert_refused(db_clean: str, c: dict[str, Any], code: str, url: str, table: str = "src") -> str:
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, code, url, table)
+    assert err.value.code in REFUSED, (url, err.value.code)
+    with read_scope(db_clean) as s:
+        assert pull.pulls_of(s, code) == []
+    return err.value.code
+
+
+@pytest.mark.parametrize(
+    ("spelling", "expected"),
+    [
+        ("sqlite:///file:{p}?mode=ro&uri=true", "pull.sqlite_form"),
+        ("sqlite:///file:{p}", "pull.sqlite_form"),
+        ("sqlite:///{p}?mode=ro", "pull.sqlite_form"),
+        ("sqlite:///{p}", "pull.url_platform"),
+        ("sqlite:///{dotdot}", "pull.url_platform"),
+        ("sqlite:///{relative}", "pull.url_platform"),
+        ("sqlite:///{link}", "pull.url_platform"),
+    ],
+)
+def test_r7_platform_database_refused_in_any_spelling(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path, spelling: str, expected: str
+) -> None:
+    """R7 security: the platform's own SQLite database is refused however its path is written."""
+    if make_url(db_clean).get_backend_name() != "sqlite":
+        pytest.skip("the platform runs on SQLite")
+    p = _platform_file(db_clean).resolve()
+    link = tmp_path / "innocent.db"
+    link.symlink_to(p)
+    dotdot = f"{p.parent}/../{p.parent.name}/{p.name}"
+    url = spelling.format(p=p, dotdot=dotdot, relative=os.path.relpath(p), link=link)
+    assert _assert_refused(db_clean, c, code, url, "user_account") == expected
+
+
+def test_r7_files_of_the_data_folder_are_refused(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R7 security: no SQLite file inside the platform's data folder (keys, attachments) is a source —
+    directly, or through a link that is swapped in after registration."""
+    inside = get_settings().data_dir / "attachments" / f"dept-{uuid.uuid4().hex[:8]}.db"
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{inside}"
+    SourceDb("sqlite", url, url).run(_ddl("sqlite"), _row(0, "张三", "2024-03-01 10:00:00"))
+    try:
+        assert _assert_refused(db_clean, c, code, url, ITEMS_QUERY) == "pull.url_data_dir"
+        outside = tmp_path / "dept.db"
+        SourceDb("sqlite", f"sqlite:///{outside}", f"sqlite:///{outside}").run(
+            _ddl("sqlite"), _row(1, "李四", "2024-03-01 10:00:00")
+        )
+        _register(db_clean, c, code, f"sqlite:///{outside}", ITEMS_QUERY)
+        outside.unlink()
+        outside.symlink_to(inside)  # the registered file now leads into the data folder
+        with pytest.raises(GongshuError) as err:
+            pull.run_pull(c["civil_clerk"], code, url=db_clean)
+        assert err.value.code == "pull.url_data_dir"
+        assert _names(db_clean, code) == {}
+    finally:
+        inside.unlink()
+
+
+def test_r7_platform_server_database_refused(
+    db_clean: str, c: dict[str, Any], code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R7 security: on PostgreSQL, the platform's own database is refused by URL (host aliases, default
+    port, parameters that redirect the connection) and, reached by a name the URL check misses, by the
+    identity the server gives."""
+    own = make_url(db_clean)
+    if own.get_backend_name() != "postgresql":
+        pytest.skip("the platform runs on PostgreSQL")
+    name, user = own.database, own.username
+    for url in (
+        f"postgresql://{user}@127.0.0.1:5432/{name}",
+        f"postgresql://{user}@localhost/{name}",
+        f"postgresql://{user}@[::1]:5432/{name}",
+        f"postgresql://{user}:x@127.0.0.1/{name}?sslmode=disable",
+        f"postgresql://{user}@192.0.2.1/other?host=127.0.0.1&dbname={name}",
+    ):
+        _assert_refused(db_clean, c, code, url, "user_account")
+    monkeypatch.setattr(pull, "_same_server_database", lambda *_: False)
+    assert _assert_refused(db_clean, c, code, f"postgresql://{user}@127.0.0.1/{name}", "user_account") == (
+        "pull.url_platform"
+    )
+
+
+def test_r7_missing_sqlite_file_is_never_created(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R7: a SQLite source must exist; neither registration nor a run creates it (opened read-only)."""
+    missing = tmp_path / "typo.db"
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, code, f"sqlite:///{missing}")
+    assert err.value.code == "pull.sqlite_missing" and not missing.exists()
+    real = tmp_path / "dept.db"
+    url = f"sqlite:///{real}"
+    SourceDb("sqlite", url, url).run(_ddl("sqlite"), _row(0, "张三", "2024-03-01 10:00:00"))
+    _register(db_clean, c, code, url, ITEMS_QUERY)
+    real.unlink()
+    with pytest.raises(GongshuError) as err:
+        pull.run_pull(c["civil_clerk"], code, url=db_clean)
+    assert err.value.code == "pull.sqlite_missing" and not real.exists()
+
+
+def _bad_source(kind: str, tmp_path: Path) -> tuple[str, str]:
+    if kind == "refused":
+        return "postgresql://postgres:secret@127.0.0.1:1/x", "src"
+    if kind == "password":
+        return f"mysql+pymysql://nobody_{uuid.uuid4().hex[:6]}:{SECRET}@127.0.0.1:3306/x", "src"
+    path = tmp_path / "dept.db"
+    if kind == "not_sqlite":
+        path.write_text("not a database, but reachable: 10.0.0.7:5432")
+        return f"sqlite:///{path}", "src"
+    SourceDb("sqlite", f"sqlite:///{path}", f"sqlite:///{path}").run(_ddl("sqlite"))
+    return f"sqlite:///{path}", "no_such_table" if kind == "table" else "SELECT secret_col FROM src"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("refused", "pull.connect_failed"),
+        ("password", "pull.auth_failed"),
+        ("not_sqlite", "pull.sqlite_invalid"),
+        ("table", "pull.not_found"),
+        ("column", "pull.not_found"),
+    ],
+)
+def test_r7_database_errors_do_not_leak_the_driver_text(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path, kind: str, expected: str
+) -> None:
+    """R7 security: a failure tells its kind (a stable code, Chinese and English), never the driver's text
+    (which names internal hosts and ports), and is a form error (422)."""
+    url, table = _bad_source(kind, tmp_path)
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, code, url, table)
+    e = err.value
+    assert (e.code, e.status_code) == (expected, 422)
+    shown = f"{e.message_zh} {e.message_en} {e.details}"
+    leaks = ("127.0.0.1", ":1", "server at", "Connection refused", "10.0.0.7", "no_such_table", "secret_col")
+    for leak in (*leaks, "nobody", "Access denied", "not a database, but"):
+        assert leak not in shown, shown
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in e.message_zh)
+
+
+def _client(session: Session, username: str) -> tuple[TestClient, str]:
+    user = session.scalars(select(User).where(User.username == username)).one()
+    raw, ws = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
+    session.commit()
+    client = TestClient(create_app())
+    client.cookies.set("gs_session", raw)
+    return client, ws.csrf_token
+
+
+def test_r7_pull_source_page_errors_are_form_errors(
+    session: Session, db_clean: str, c: dict[str, Any], code: str
+) -> None:
+    """R7: the page answers a refused connection with 422 and the precise message, the form kept as typed
+    but for the password, and no driver text."""
+    client, csrf = _client(session, "civil_clerk")
+    form = {
+        "csrf_token": csrf,
+        "url": f"postgresql://dept:{SECRET}@127.0.0.1:1/x",
+        "password": "Other-" + SECRET,
+        "table_or_query": "some_table",
+        "mode": "full",
+        "every_minutes": "15",
+    }
+    page = client.post(f"/data/{code}/sources", data=form)
+    assert page.status_code == 422, page.status_code
+    html = page.text
+    refused = html.split('data-testid="pull-refused"', 1)[1].split("</div>", 1)[0]
+    assert "pull.connect_failed" in refused and "无法连接部门数据库" in refused
+    assert "127.0.0.1" not in refused and "Connection refused" not in html
+    assert SECRET not in html
+    assert 'value="postgresql://dept@127.0.0.1:1/x"' in html and 'value="some_table"' in html
+
+
+def test_r7_pause_resume_reschedule_and_delete_pull_sources(
+    session: Session, db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R7: the sources page pauses (the scheduled job skips it), resumes, changes the interval of and —
+    after a confirmation — deletes a pull source; CSRF-protected, the provider's data officer only,
+    every change audited."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    SourceDb("sqlite", url, url).run(_ddl("sqlite"), _row(0, "张三", "2024-03-01 10:00:00"))
+    ps_id = _register(db_clean, c, code, url, ITEMS_QUERY)
+    client, csrf = _client(session, "civil_clerk")
+    other, other_csrf = _client(session, "police_clerk")
+    base = f"/data/{code}/sources/{ps_id}"
+    assert client.post(f"{base}/pause").status_code == 403  # no CSRF token
+    assert other.post(f"{base}/pause", data={"csrf_token": other_csrf}).status_code == 403
+    paused = client.post(f"{base}/pause", data={"csrf_token": csrf}, follow_redirects=True)
+    assert paused.status_code == 200 and 'data-enabled="no"' in paused.text
+    assert pull.run_due_pulls(db_clean) == {}  # paused: skipped by the scheduled job
+    resumed = client.post(f"{base}/resume", data={"csrf_token": csrf}, follow_redirects=True)
+    assert 'data-enabled="yes"' in resumed.text
+    assert pull.run_due_pulls(db_clean) == {ps_id: "committed"}
+    bad = client.post(f"{base}/schedule", data={"csrf_token": csrf, "every_minutes": "0"})
+    assert bad.status_code == 422 and "pull.interval_invalid" in bad.text
+    client.post(f"{base}/schedule", data={"csrf_token": csrf, "every_minutes": "240"})
+    with read_scope(db_clean) as s:
+        ps = s.get(PullSource, ps_id)
+        assert ps is not None and ps.every_minutes == 240
+    assert other.get(f"{base}/delete").status_code == 403
+    confirm = client.get(f"{base}/delete")
+    assert confirm.status_code == 200 and 'data-testid="pull-delete-form"' in confirm.text
+    assert client.post(f"{base}/delete").status_code == 403
+    assert other.post(f"{base}/delete", data={"csrf_token": other_csrf}).status_code == 403
+    gone = client.post(f"{base}/delete", data={"csrf_token": csrf}, follow_redirects=True)
+    assert gone.status_code == 200 and 'data-testid="pull-sources-empty"' in gone.text
+    assert client.post(f"{base}/resume", data={"csrf_token": csrf}).status_code == 404
+    with read_scope(db_clean) as s:
+        actions = s.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.object_type == "pull_source", AuditEntry.object_id == str(ps_id)
+            )
+        ).all()
+    for action in ("pull_paused", "pull_resumed", "pull_rescheduled", "pull_deleted"):
+        assert f"aggregation.{action}" in actions, actions

@@ -1,12 +1,17 @@
-"""R7 R9: the pages of scheduled pulls (a resource's pull sources, their registration and a run now) and
-of data freshness. Thin: the rules live in pull.py and freshness.py."""
+"""R7 R9: the pages of scheduled pulls (a resource's pull sources, their registration, a run now, pause and
+resume, the interval, removal) and of data freshness. Thin: the rules live in pull.py and freshness.py."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gongshu.aggregation import freshness, pull
@@ -16,7 +21,7 @@ from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identity.actor import Actor
 from gongshu.store import service as store
-from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.deps import IdPath, csrf_protect, require_actor
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/data", include_in_schema=False)
@@ -64,12 +69,31 @@ def sources_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
     return _sources_page(request, actor, code)
 
 
+def _status(exc: GongshuError) -> int:
+    """A refused form answers its 4xx (422 for a database that cannot be reached or read)."""
+    return exc.status_code if exc.status_code < 500 else 422
+
+
+def _shown_url(raw: str) -> str:
+    """The URL as typed, less its password (shown back in the form)."""
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", raw)
+    if url.password is None:
+        return raw
+    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+    return bare.render_as_string(hide_password=False)
+
+
 @router.post("/{code}/sources", dependencies=Protected)
 async def sources_submit(request: Request, actor: LoggedIn, code: str) -> Response:
-    """R7: register a pull source; a refusal (scheme, connection, schema lock) shows its precise error."""
+    """R7: register a pull source; a refusal (scheme, connection, schema lock) shows its precise error,
+    with the form as typed (less the password)."""
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in FORM_FIELDS}
-    shown = {k: v for k, v in values.items() if k != "url"}  # the URL may hold a password: not echoed
+    password = str(form.get("password") or "")
+    shown = values | {"url": _shown_url(values["url"])}
 
     def register() -> None:
         minutes = int(values["every_minutes"]) if values["every_minutes"].isdigit() else 0
@@ -83,22 +107,72 @@ async def sources_submit(request: Request, actor: LoggedIn, code: str) -> Respon
                 values["mode"] or "full",
                 values["watermark_column"] or None,
                 minutes,
+                password=password or None,
             )
 
     try:
         await run_in_threadpool(register)
     except GongshuError as exc:
-        return _sources_page(request, actor, code, error=exc, form=shown, status=exc.status_code)
+        return _sources_page(request, actor, code, error=exc, form=shown, status=_status(exc))
     return RedirectResponse(f"/data/{code}/sources", status_code=303)
 
 
 @router.post("/{code}/sources/{source_id}/run", dependencies=Protected)
-async def source_run(request: Request, actor: LoggedIn, code: str, source_id: int) -> Response:
+async def source_run(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
     """R7: run a pull now; its batch's report, or the sources page with the error."""
     try:
         report: dict[str, Any] = await run_in_threadpool(pull.run_pull, actor, code, source_id)
     except GongshuError as exc:
-        return _sources_page(request, actor, code, error=exc, status=exc.status_code)
+        return _sources_page(request, actor, code, error=exc, status=_status(exc))
     if report.get("id"):
         return RedirectResponse(f"/data/batches/{report['id']}", status_code=303)
     return RedirectResponse(f"/data/{code}/sources", status_code=303)
+
+
+def _change(request: Request, actor: Actor, code: str, change: Callable[[Session], object]) -> Response:
+    try:
+        with session_scope() as s:
+            change(s)
+    except GongshuError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        return _sources_page(request, actor, code, error=exc, status=_status(exc))
+    return RedirectResponse(f"/data/{code}/sources", status_code=303)
+
+
+@router.post("/{code}/sources/{source_id}/pause", dependencies=Protected)
+def source_pause(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
+    """R7: pause a pull source: the scheduled job skips it until it is resumed."""
+    return _change(request, actor, code, lambda s: pull.set_enabled(s, actor, code, source_id, False))
+
+
+@router.post("/{code}/sources/{source_id}/resume", dependencies=Protected)
+def source_resume(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
+    """R7: resume a paused pull source."""
+    return _change(request, actor, code, lambda s: pull.set_enabled(s, actor, code, source_id, True))
+
+
+@router.post("/{code}/sources/{source_id}/schedule", dependencies=Protected)
+async def source_schedule(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
+    """R7: change a pull source's interval (minutes)."""
+    form = await request.form()
+    raw = str(form.get("every_minutes") or "").strip()
+    minutes = int(raw) if raw.isdigit() and len(raw) < 9 else 0
+    return await run_in_threadpool(
+        _change, request, actor, code, lambda s: pull.reschedule_pull(s, actor, code, source_id, minutes)
+    )
+
+
+@router.get("/{code}/sources/{source_id}/delete", response_class=HTMLResponse)
+def source_delete_page(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> HTMLResponse:
+    """R7: the confirmation before a pull source is removed."""
+    with read_scope() as s:
+        info = store.describe(s, code)
+        ps = pull.managed(s, actor, code, source_id)
+        return render(request, "aggregation/source_delete.html", res=info, p=ps)
+
+
+@router.post("/{code}/sources/{source_id}/delete", dependencies=Protected)
+def source_delete(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
+    """R7: remove a pull source (confirmed on its page); the batches it loaded stay."""
+    return _change(request, actor, code, lambda s: pull.delete_pull(s, actor, code, source_id))

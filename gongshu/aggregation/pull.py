@@ -6,17 +6,22 @@ reads the rows past the last watermark and advances it only after its batch comm
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
+import os
 import re
-from collections.abc import Iterator
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, delete, select, text, update
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -46,8 +51,20 @@ def _invalid(code: str, zh: str, en: str, field: str | None = None) -> Validatio
     return ValidationFailed(code, zh, en, field=field)
 
 
-def _parse_url(raw: str) -> URL:
-    """R7: a SQLAlchemy URL of an accepted scheme (postgresql, mysql+pymysql, sqlite)."""
+# Query parameters a department's server URL may carry; any other (host=, dbname=, unix_socket=, service=…)
+# could point the connection elsewhere than the URL shows, and is refused.
+_SAFE_QUERY = {
+    "postgresql": {"sslmode", "application_name"},
+    "postgresql+psycopg": {"sslmode", "application_name"},
+    "mysql+pymysql": {"charset"},
+}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
+def _parse_url(raw: str, platform_urls: Sequence[str] = ()) -> URL:
+    """R7: a SQLAlchemy URL of an accepted scheme (postgresql, mysql+pymysql, sqlite), never the platform's
+    own database (`platform_urls`, with the configured one) nor a file of its data folder. A SQLite
+    source is stored as the real path of an existing file."""
     try:
         url = make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
@@ -59,30 +76,168 @@ def _parse_url(raw: str) -> URL:
             f"Unsupported database scheme {url.drivername} (postgresql, mysql+pymysql, sqlite)",
             "url",
         )
-    if url.drivername == "sqlite" and _same_file(url.database, get_settings().resolved_database_url()):
-        raise _invalid(
-            "pull.url_platform",
-            "不能从平台自身的数据库拉取数据",
-            "The platform's own database cannot be a pull source",
-            "url",
-        )
+    own = _platform_urls(platform_urls)
+    if url.drivername == "sqlite":
+        return URL.create("sqlite", database=str(_sqlite_path(url, own)))
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
+    unsafe = sorted(set(url.query) - _SAFE_QUERY[url.drivername])
+    if unsafe or not url.host or url.host.startswith("/"):
+        raise _invalid(
+            "pull.url_query",
+            "连接地址须写明主机，且不得带有 " + "、".join(unsafe or ["host"]) + " 等参数",
+            "The URL must name its host and may not carry the parameters " + ", ".join(unsafe or ["host"]),
+            "url",
+        )
+    if any(_same_server_database(url, make_url(o)) for o in own):
+        raise _platform_refused()
     return url
 
 
-def _same_file(database: str | None, platform_url: str) -> bool:
-    if not database or not platform_url.startswith("sqlite"):
+def _platform_refused() -> ValidationFailed:
+    return _invalid(
+        "pull.url_platform",
+        "不能从平台自身的数据库拉取数据",
+        "The platform's own database cannot be a pull source",
+        "url",
+    )
+
+
+def _platform_urls(extra: Sequence[str]) -> list[str]:
+    return [get_settings().resolved_database_url(), *extra]
+
+
+def _sqlite_file_of(url: URL) -> str | None:
+    """The file a SQLite URL names, `file:` URIs and their query included (for the platform's own URL)."""
+    database = url.database or ""
+    if database.lower().startswith("file:"):
+        database = unquote(urlsplit(database).path)
+    return database if database and database != ":memory:" else None
+
+
+def _real(path: str) -> Path:
+    return Path(os.path.realpath(os.path.abspath(path)))
+
+
+def _sqlite_path(url: URL, own: Sequence[str]) -> Path:
+    """R7: the real path (symlinks, `..` and relative paths resolved) of a SQLite source given as a plain
+    path — no `file:` URI, no query parameters — that exists as a regular file, and is neither the
+    platform's database nor inside its data folder (keys, attachments)."""
+    database = url.database or ""
+    if (
+        url.query
+        or database.lower().startswith("file:")
+        or database in ("", ":memory:")
+        or "\x00" in database
+        or url.host
+        or url.username
+        or url.password
+        or url.port
+    ):
+        raise _invalid(
+            "pull.sqlite_form",
+            "SQLite 数据源须写作 sqlite:////绝对路径/文件.db，不得使用 file: 形式或查询参数",
+            "A SQLite source is written sqlite:////absolute/path/file.db, without file: URIs or parameters",
+            "url",
+        )
+    path = _real(database)
+    if not path.is_file():
+        raise _invalid(
+            "pull.sqlite_missing",
+            "SQLite 数据库文件不存在",
+            "The SQLite database file does not exist",
+            "url",
+        )
+    for o in own:
+        ou = make_url(o)
+        file = _sqlite_file_of(ou) if ou.get_backend_name() == "sqlite" else None
+        if file and (_real(file) == path or _same_inode(path, _real(file))):
+            raise _platform_refused()
+    data_dir = _real(str(get_settings().data_dir))
+    if path == data_dir or data_dir in path.parents:
+        raise _invalid(
+            "pull.url_data_dir",
+            "不能从平台数据目录中的文件拉取数据",
+            "A file in the platform's data folder cannot be a pull source",
+            "url",
+        )
+    return path
+
+
+def _same_inode(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
         return False
-    own = make_url(platform_url).database
-    return bool(own) and Path(database).resolve() == Path(str(own)).resolve()
+
+
+def _port(url: URL) -> int:
+    return url.port or _DEFAULT_PORTS.get(url.get_backend_name(), 0)
+
+
+def _addresses(host: str | None) -> set[str]:
+    """A host's addresses, every loopback address (and a local socket) written "local"."""
+    if not host or host.startswith("/") or host.lower() == "localhost":
+        return {"local"}
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        found = {host.lower()}
+    out: set[str] = set()
+    for a in found:
+        try:
+            out.add("local" if ipaddress.ip_address(a.split("%")[0]).is_loopback else a)
+        except ValueError:
+            out.add(a)
+    return out
+
+
+def _same_server_database(url: URL, own: URL) -> bool:
+    """R7: whether a server URL names the platform's own database (same kind, host, port and database)."""
+    if url.get_backend_name() != own.get_backend_name() or _port(url) != _port(own):
+        return False
+    name = url.database or url.username or ""
+    own_name = own.database or own.username or ""
+    if name != own_name:
+        return False
+    return bool(_addresses(url.host) & _addresses(own.host))
+
+
+def _server_identity(conn: Connection) -> tuple[Any, ...] | None:
+    """The database a connection reached, as its server tells it (None for SQLite, checked by its file)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        row = conn.execute(text("SELECT current_database(), pg_postmaster_start_time()")).one()
+    elif dialect in ("mysql", "mariadb"):
+        row = conn.execute(text("SELECT DATABASE(), @@hostname, @@port")).one()
+    else:
+        return None
+    return (dialect, *row)
+
+
+def platform_identity(session: Session) -> tuple[Any, ...] | None:
+    """R7: the platform database's own identity, to refuse a source that reaches it by another name."""
+    return _server_identity(session.connection())
 
 
 def _engine(url: URL) -> Engine:
-    args: dict[str, Any] = {}
-    if url.drivername != "sqlite":
-        args["connect_timeout"] = CONNECT_TIMEOUT
+    if url.drivername == "sqlite":
+        return _sqlite_engine(_sqlite_path(url, _platform_urls(())))
+    args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(url, poolclass=NullPool, connect_args=args)
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    """R7: a SQLite source opened read-only through a URI built here (never created, never written, no
+    other database attached)."""
+    uri = "file:" + quote(str(path)) + "?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        return conn
+
+    return create_engine("sqlite://", poolclass=NullPool, creator=connect)
 
 
 def _from_clause(engine: Engine, table_or_query: str) -> str:
@@ -101,26 +256,116 @@ def _from_clause(engine: Engine, table_or_query: str) -> str:
     )
 
 
-def _connect_error(exc: Exception) -> GongshuError:
-    reason = str(getattr(exc, "orig", exc)).splitlines()[0][:300] if str(exc) else type(exc).__name__
-    return GongshuError(
-        "pull.connect_failed",
-        f"无法连接或查询部门数据库：{reason}",
-        f"Cannot connect to or query the department's database: {reason}",
-        status_code=502,
-        details={"reason": reason},
-    )
+# SQLSTATEs (PostgreSQL) and error numbers (MySQL/MariaDB) of the failures told apart; the driver's text
+# is never shown (it names internal hosts and ports), only logged.
+_AUTH = {"28P01", "28000", 1045, 1044, 1698}
+_NO_DATABASE = {"3D000", 1049}
+_NOT_FOUND = {"42P01", "42703", "3F000", 1146, 1054}
+_DENIED = {"42501", 1142, 1143}
+_DB_ERRORS: dict[str, tuple[str, str, str]] = {
+    "pull.connect_failed": (
+        "无法连接部门数据库，请检查主机、端口和网络",
+        "Could not connect to the department's database; check the host, port and network",
+        "url",
+    ),
+    "pull.auth_failed": (
+        "部门数据库拒绝了该用户名或密码",
+        "The department's database refused the user name or password",
+        "url",
+    ),
+    "pull.database_unknown": (
+        "部门数据库服务器上没有该数据库",
+        "The department's server has no such database",
+        "url",
+    ),
+    "pull.sqlite_invalid": (
+        "该文件不是可读取的 SQLite 数据库",
+        "The file is not a readable SQLite database",
+        "url",
+    ),
+    "pull.not_found": (
+        "部门数据库中没有该表或列",
+        "The table or a column does not exist in the department's database",
+        "table_or_query",
+    ),
+    "pull.permission_denied": (
+        "部门数据库账号无权读取该表",
+        "The department's database account may not read this table",
+        "table_or_query",
+    ),
+    "pull.query_failed": (
+        "查询部门数据库失败，请检查表名或查询语句",
+        "The query on the department's database failed; check the table name or query",
+        "table_or_query",
+    ),
+}
 
 
-def _columns(engine: Engine, from_clause: str) -> list[str]:
+def _error_key(exc: BaseException) -> str | int | None:
+    """The SQLSTATE (psycopg), error number (PyMySQL) or SQLite error name of a driver's exception."""
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    if state:
+        return str(state)
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _db_error(exc: BaseException, *, connecting: bool) -> ValidationFailed:
+    """R7: a precise error of a department database that does not echo the driver's text."""
+    key = _error_key(exc)
+    orig = getattr(exc, "orig", None) or exc
+    if key in _AUTH:
+        code = "pull.auth_failed"
+    elif key in _NO_DATABASE:
+        code = "pull.database_unknown"
+    elif key in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        code = "pull.sqlite_invalid"
+    elif connecting or key == "SQLITE_CANTOPEN" or isinstance(exc, OSError):
+        code = "pull.connect_failed"
+    elif key in _NOT_FOUND or (
+        isinstance(orig, sqlite3.OperationalError)
+        and str(orig).startswith(("no such table", "no such column"))
+    ):
+        code = "pull.not_found"
+    elif key in _DENIED:
+        code = "pull.permission_denied"
+    elif isinstance(exc, OperationalError | InterfaceError) and isinstance(key, int) and 2000 <= key < 2100:
+        code = "pull.connect_failed"  # MySQL client errors: the server went away, could not be reached
+    else:
+        code = "pull.query_failed"
+    log.warning("pull source: %s (%s): %s", code, type(orig).__name__, orig)
+    zh, en, field = _DB_ERRORS[code]
+    return ValidationFailed(code, zh, en, field=field, details={"error": str(key)} if key else None)
+
+
+def _connect(engine: Engine, identity: tuple[Any, ...] | None) -> Connection:
+    """A connection to the source, refused when it reaches the platform's own database."""
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
+        raise _db_error(exc, connecting=True) from exc
+    try:
+        if identity is not None and _server_identity(conn) == identity:
+            raise _platform_refused()
+    except GongshuError:
+        conn.close()
+        raise
+    except (SQLAlchemyError, OSError) as exc:
+        conn.close()
+        raise _db_error(exc, connecting=True) from exc
+    return conn
+
+
+def _columns(engine: Engine, from_clause: str, identity: tuple[Any, ...] | None) -> list[str]:
+    with _connect(engine, identity) as conn:
+        try:
             result = conn.execute(text(f"SELECT * FROM {from_clause} WHERE 1 = 0"))
             cols = list(result.keys())
             result.close()
             return cols
-    except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
-        raise _connect_error(exc) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise _db_error(exc, connecting=False) from exc
 
 
 def _selected(items: list[dict[str, Any]], columns: list[str], watermark: str | None) -> list[str]:
@@ -152,12 +397,17 @@ def register_pull(
     mode: str,
     watermark_column: str | None,
     every_minutes: int,
+    *,
+    password: str | None = None,
 ) -> PullSource:
-    """R7: the provider's data officer registers a database to pull from. Checked first: the scheme, the
-    mode and watermark, the interval, a live connection, and the columns against the published items."""
+    """R7: the provider's data officer registers a database to pull from. Checked first: the scheme (never
+    the platform's own database), the mode and watermark, the interval, a live connection, and the
+    columns against the published items. `password`, when given, replaces the URL's."""
     res = store.get_resource(session, code)
     require(session, actor, Action.DATA_INGEST, org_id=store.provider_of(session, code))
-    parsed = _parse_url(url)
+    parsed = _parse_url(url, _session_urls(session))
+    if password and parsed.drivername != "sqlite":
+        parsed = parsed.set(password=password)
     if mode not in PULL_MODES:
         raise _invalid("pull.mode_invalid", "拉取方式应为全量或增量", "Mode is full or incremental", "mode")
     watermark = (watermark_column or "").strip() or None
@@ -168,17 +418,11 @@ def register_pull(
             "An incremental pull needs a watermark column (e.g. an update time)",
             "watermark_column",
         )
-    if not 1 <= every_minutes <= MAX_EVERY_MINUTES:
-        raise _invalid(
-            "pull.interval_invalid",
-            f"拉取间隔应为 1 至 {MAX_EVERY_MINUTES} 分钟",
-            f"The interval is 1 to {MAX_EVERY_MINUTES} minutes",
-            "every_minutes",
-        )
+    _check_interval(every_minutes)
     engine = _engine(parsed)
     try:
         from_clause = _from_clause(engine, table_or_query)
-        columns = _columns(engine, from_clause)
+        columns = _columns(engine, from_clause, platform_identity(session))
     finally:
         engine.dispose()
     if mode == "incremental" and watermark not in columns:
@@ -213,6 +457,89 @@ def register_pull(
     return source
 
 
+def _session_urls(session: Session) -> list[str]:
+    """The URL of the database a session works on (the platform's, when not the configured one)."""
+    return [session.get_bind().engine.url.render_as_string(hide_password=False)]
+
+
+def _check_interval(every_minutes: int) -> None:
+    if not 1 <= every_minutes <= MAX_EVERY_MINUTES:
+        raise _invalid(
+            "pull.interval_invalid",
+            f"拉取间隔应为 1 至 {MAX_EVERY_MINUTES} 分钟",
+            f"The interval is 1 to {MAX_EVERY_MINUTES} minutes",
+            "every_minutes",
+        )
+
+
+def managed(session: Session, actor: Actor, code: str, source_id: int) -> PullSource:
+    """A resource's pull source, to one who may register its sources (the provider's data officer)."""
+    store.get_resource(session, code)
+    require(session, actor, Action.DATA_INGEST, org_id=store.provider_of(session, code))
+    return _get(session, code, source_id)
+
+
+def set_enabled(session: Session, actor: Actor, code: str, source_id: int, enabled: bool) -> PullSource:
+    """R7: pause (the scheduled job skips it) or resume a pull source; audited."""
+    ps = managed(session, actor, code, source_id)
+    if ps.enabled != enabled:
+        ps.enabled = enabled
+        if enabled and (ps.next_run_at is None or _aware(ps.next_run_at) < now()):
+            ps.next_run_at = now()
+        session.flush()
+        record(
+            session,
+            actor,
+            "aggregation.pull_resumed" if enabled else "aggregation.pull_paused",
+            object_type="pull_source",
+            object_id=ps.id,
+            detail={"resource": code, "url": ps.url},
+        )
+    return ps
+
+
+def reschedule_pull(
+    session: Session, actor: Actor, code: str, source_id: int, every_minutes: int
+) -> PullSource:
+    """R7: change a pull source's interval; its next run is no later than one new interval from now."""
+    ps = managed(session, actor, code, source_id)
+    _check_interval(every_minutes)
+    before = ps.every_minutes
+    ps.every_minutes = every_minutes
+    soonest = now() + dt.timedelta(minutes=every_minutes)
+    if ps.next_run_at is None or _aware(ps.next_run_at) > soonest:
+        ps.next_run_at = soonest
+    session.flush()
+    record(
+        session,
+        actor,
+        "aggregation.pull_rescheduled",
+        object_type="pull_source",
+        object_id=ps.id,
+        detail={"resource": code, "every_minutes": every_minutes, "before": before},
+    )
+    return ps
+
+
+def delete_pull(session: Session, actor: Actor, code: str, source_id: int) -> None:
+    """R7: remove a pull source (its password with it); the batches it loaded stay. Audited."""
+    ps = managed(session, actor, code, source_id)
+    detail = {"resource": code, "url": ps.url, "table_or_query": ps.table_or_query[:200]}
+    session.execute(delete(PullSource).where(PullSource.id == ps.id))
+    record(
+        session,
+        actor,
+        "aggregation.pull_deleted",
+        object_type="pull_source",
+        object_id=source_id,
+        detail=detail,
+    )
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
 def _without_password(url: URL) -> str:
     """R7: the URL as stored and shown — its password is kept apart, encrypted."""
     bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
@@ -236,14 +563,17 @@ def _get(s: Session, code: str, source_id: int | None) -> PullSource:
     return ps
 
 
-def _open(ps: PullSource, items: list[dict[str, Any]]) -> tuple[Source | None, dict[str, Any], Any]:
+def _open(
+    ps: PullSource, items: list[dict[str, Any]], identity: tuple[Any, ...] | None, platform_urls: list[str]
+) -> tuple[Source | None, dict[str, Any], Any]:
     """Open the source's rows (past the watermark, in order, when incremental) with a server-side cursor;
-    None when there is nothing new. Returns (source, state holding the highest watermark read, closer)."""
-    engine = _engine(_source_url(ps))
+    None when there is nothing new. Returns (source, state holding the highest watermark read, closer).
+    The URL is checked again (a SQLite file may have become a link to the platform's database)."""
+    engine = _engine(_parse_url(_source_url(ps).render_as_string(hide_password=False), platform_urls))
     conn = None
     try:
         from_clause = _from_clause(engine, ps.table_or_query)
-        cols = _selected(items, _columns(engine, from_clause), ps.watermark_column)
+        cols = _selected(items, _columns(engine, from_clause, identity), ps.watermark_column)
         q = engine.dialect.identifier_preparer.quote
         sql = f"SELECT {', '.join(q(c) for c in cols)} FROM {from_clause}"
         params: dict[str, Any] = {}
@@ -253,19 +583,17 @@ def _open(ps: PullSource, items: list[dict[str, Any]]) -> tuple[Source | None, d
                 sql += f" WHERE {wm} > :last"
                 params["last"] = ps.last_watermark
             sql += f" ORDER BY {wm}"
-        conn = engine.connect().execution_options(yield_per=BATCH_ROWS)
-        result = conn.execute(text(sql), params)
-        first = result.fetchmany(BATCH_ROWS)
+        conn = _connect(engine, identity).execution_options(yield_per=BATCH_ROWS)
+        try:
+            result = conn.execute(text(sql), params)
+            first = result.fetchmany(BATCH_ROWS)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _db_error(exc, connecting=False) from exc
     except GongshuError:
         if conn is not None:
             conn.close()
         engine.dispose()
         raise
-    except (SQLAlchemyError, OSError) as exc:
-        if conn is not None:
-            conn.close()
-        engine.dispose()
-        raise _connect_error(exc) from exc
 
     def close() -> None:
         conn.close()
@@ -302,15 +630,17 @@ def _open(ps: PullSource, items: list[dict[str, Any]]) -> tuple[Source | None, d
 
 
 def _run_error(exc: Exception) -> GongshuError:
-    """The error a failed run keeps: ours as raised, a database's as pull.connect_failed."""
+    """The error a failed run keeps: ours as raised, a database's as its precise kind (pull.query_failed…),
+    anything else as pull.failed — never with the driver's text, which is logged."""
     if isinstance(exc, GongshuError):
         return exc
     if isinstance(exc, SQLAlchemyError | OSError):
-        return _connect_error(exc)
+        return _db_error(exc, connecting=False)
+    log.exception("pull failed")
     return GongshuError(
         "pull.failed",
         f"拉取失败，数据未作任何改变（{type(exc).__name__}）",
-        f"The pull failed; no data was changed ({type(exc).__name__}: {exc})"[:500],
+        f"The pull failed; no data was changed ({type(exc).__name__})",
         status_code=500,
     )
 
@@ -348,10 +678,12 @@ def run_pull(
         ps = _get(s, code, source_id)
         require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, code))
         items = store.get_resource(s, code).items
+        identity = platform_identity(s)
+        platform_urls = _session_urls(s)
         s.expunge(ps)
     next_run = now() + dt.timedelta(minutes=ps.every_minutes)
     try:
-        src, state, _ = _open(ps, items)
+        src, state, _ = _open(ps, items, identity, platform_urls)
         if src is None:
             _finish(ps.id, actor, "no_changes", url=url, last_error=None, next_run_at=next_run)
             return {"status": "no_changes", "resource_code": code, "pull_source_id": ps.id}
