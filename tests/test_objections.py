@@ -74,8 +74,8 @@ def test_r14_objection_opens_a_case_with_evidence_on_the_five_day_clock(c: dict[
     with read_scope() as s:
         case = objections.get_case(s, c["citizen"], case_id)
         assert case.kind == "objection" and case.number.startswith("YY-")
-        # R28: the entry's English name; the item has no English label
-        assert case.title_en == "Marriage registration: objection to 姓名"
+        # R28: the entry's English name; the item has no English label, so its name
+        assert case.title_en == "Marriage registration: objection to full_name"
         assert case.parties == {"provider": c["civil"].id}
         step = case.steps[0]
         assert step.working_days == 5 and step.assignee_org_id == c["civil"].id
@@ -193,7 +193,8 @@ def test_r14_refusal_without_reasons_keeps_the_handling_form(c: dict[str, Any]) 
 
 def test_r14_my_data_shows_decimals_as_written_and_the_current_value_in_english(c: dict[str, Any]) -> None:
     """R14: a decimal is shown as 10.5, not with the column's padding zeros; the objection form's
-    options read "补助金额（现为：10.5）" in Chinese and "… (now: 10.5)" in English."""
+    options read "补助金额（现为：10.5）" in Chinese and "allowance (now: 10.5)" in English (the item has
+    no English label: its name, not the Chinese label)."""
     person, _ = _browser("citizen")
     page = person.get("/my/data").text
     assert "<td>10.5</td>" in page and "10.50000" not in page
@@ -201,4 +202,4 @@ def test_r14_my_data_shows_decimals_as_written_and_the_current_value_in_english(
     assert "补助金额（现为：10.5）" in form
     person.cookies.set("gs_lang", "en")
     english = person.get(f"/my/data/{c['code']}/objection").text
-    assert "补助金额 (now: 10.5)" in english and "（now" not in english
+    assert "allowance (now: 10.5)" in english and "（now" not in english and "补助金额" not in english

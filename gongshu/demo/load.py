@@ -188,6 +188,34 @@ def _objection(url: str | None) -> int | None:
             field="household_address",
             claimed_value="福建省厦门市思明区鹭江道100号",
             reason=f"{name}已于去年迁居，户籍地址登记的仍是旧址。",
-            evidence=("迁居说明.txt", "户籍迁移已于派出所办理，附受理回执编号 XM-2025-0312。".encode()),
+            evidence=(
+                "迁居说明.pdf",
+                _pdf("Household moved; registered at the police station, receipt XM-2025-0312."),
+            ),
         )
         return case.id
+
+
+def _pdf(line: str) -> bytes:
+    """A one-page PDF holding one line of (ASCII) text: the demo's evidence file (R14 accepts documents
+    and images only)."""
+    text = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -8,7 +8,12 @@ R26: a person also sees which organisations read their data, when and for which 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,12 +34,17 @@ from gongshu.kernel.audit.service import record
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.kernel.identity.models import Organisation, OrgKind
-from gongshu.kernel.workflow import engine
+from gongshu.kernel.identity.models import Organisation, OrgKind, User
+from gongshu.kernel.workflow import engine, inbox
 from gongshu.kernel.workflow.attachments import attach
-from gongshu.kernel.workflow.models import Case
+from gongshu.kernel.workflow.hooks import on_step_done
+from gongshu.kernel.workflow.models import Case, Step
+from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of
 from gongshu.kernel.workflow.visibility import get_case
+from gongshu.quality.checks import check_column, message
+from gongshu.quality.rules import specs_of
 from gongshu.store import service as store
+from gongshu.store.models import QuarantineRow
 
 KIND = "objection"
 # R10: the identifier that keys a subject's records, by the kind of public account.
@@ -43,6 +53,32 @@ SUBJECTS = {
     OrgKind.LEGAL_ENTITY.value: ("legal_person", "uscc"),
 }
 VALUE_MAX = 2000
+OPEN = ("in_review", "returned")
+HANDLING_PAGE = "/data/objections/{id}"
+# R14: evidence is a document or an image, recognised by its content (the name alone proves nothing).
+EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
+EVIDENCE_TYPES = {  # extension: what the content starts with
+    "pdf": (b"%PDF",),
+    "ofd": (b"PK\x03\x04",),  # OFD (GB/T 33190) is a ZIP package with an OFD.xml at its root
+    "jpg": (b"\xff\xd8\xff",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+}
+# Set while this module decides an objection case (correction or refusal with reasons): any other path
+# to approve or refuse one (the generic case page, the case API) is refused by `_decided_here`.
+_handling: ContextVar[bool] = ContextVar("objection_handling", default=False)
+
+# R14: the provider handles an objection on its own page, never through the generic decision form.
+inbox.register_handling_page(KIND, HANDLING_PAGE)
+
+
+def item_label(item: Any, lang: str = "zh") -> str:
+    """An item's name as a reader of the page language reads it: its Chinese label, or its English label
+    on English pages; the item's name when the label is missing."""
+    keys = ("name", "label_zh", "label_en")
+    fields = {k: item.get(k) if isinstance(item, dict) else getattr(item, k, None) for k in keys}
+    label = fields.get("label_zh") if lang.startswith("zh") else fields.get("label_en")
+    return str(label or fields.get("name") or "")
 
 
 @dataclass(frozen=True)
@@ -177,18 +213,24 @@ def file_objection(
             field="claimed_value",
         )
     item = next(i for i in entry.items if i.name == field)
+    record_key = str(row[key]) if key else ""
+    subject_id = f"{code}:{record_key}" if key else code
+    _refuse_bad_value(session, code, field, value)
+    _refuse_second_objection(session, subject_id, field, item)
+    if evidence is not None and evidence[1]:
+        check_evidence(*evidence)
     case = engine.submit(
         session,
         actor,
         KIND,
-        title=f"{entry.name}：{item.label_zh} 数据异议",
-        title_en=f"{entry.name_en or entry.name}: objection to {item.label_en or item.label_zh}",
+        title=f"{entry.name}：{item_label(item, 'zh')} 数据异议",
+        title_en=f"{entry.name_en or entry.name}: objection to {item_label(item, 'en')}",
         subject_type="record",
-        subject_id=f"{code}:{row[key]}" if key else code,
+        subject_id=subject_id,
         parties={"provider": entry.provider_org_id},
         payload={
             "resource_code": code,
-            "record_key": str(row[key]) if key else "",
+            "record_key": record_key,
             "field": field,
             "current_value": current,
             "claimed_value": value,
@@ -196,8 +238,107 @@ def file_objection(
         },
     )
     if evidence is not None and evidence[1]:
-        attach(session, actor, case.id, evidence[0], evidence[1])
+        attach(session, actor, case.id, evidence[0], evidence[1], _evidence_type(evidence[0]))
     return case
+
+
+def _extension(filename: str) -> str:
+    name = (filename or "").strip().lower()
+    return name.rsplit(".", 1)[-1] if "." in name else ""
+
+
+def _evidence_type(filename: str) -> str:
+    ext = _extension(filename)
+    return {"pdf": "application/pdf", "ofd": "application/ofd", "png": "image/png"}.get(ext, "image/jpeg")
+
+
+def check_evidence(filename: str, content: bytes) -> None:
+    """R14: evidence is a PDF or OFD document or a JPEG or PNG image, at most EVIDENCE_MAX_BYTES — by its
+    name and by its content (an executable renamed to .pdf is refused too)."""
+    limit_mb = EVIDENCE_MAX_BYTES // (1024 * 1024)
+    if len(content) > EVIDENCE_MAX_BYTES:
+        raise ValidationFailed(
+            "objection.evidence_too_large",
+            f"证明材料“{filename}”超过 {limit_mb} MB，请压缩后重新上传",
+            f"The evidence “{filename}” is larger than {limit_mb} MB; reduce it and upload it again",
+            field="evidence",
+        )
+    ext = _extension(filename)
+    magics = EVIDENCE_TYPES.get(ext)
+    allowed_zh = "PDF、OFD 文档或 JPG、PNG 图片"
+    allowed_en = "a PDF or OFD document or a JPG or PNG image"
+    if magics is None:
+        raise ValidationFailed(
+            "objection.evidence_type",
+            f"证明材料“{filename}”的文件类型不被接受，只接受{allowed_zh}（不超过 {limit_mb} MB）",
+            f"The evidence “{filename}” is not an accepted type; give {allowed_en} (at most {limit_mb} MB)",
+            field="evidence",
+        )
+    ok = content.startswith(magics)
+    if ok and ext == "ofd":
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as package:
+                ok = any(n.lstrip("/").lower() == "ofd.xml" for n in package.namelist())
+        except zipfile.BadZipFile:
+            ok = False
+    if not ok:
+        raise ValidationFailed(
+            "objection.evidence_content",
+            f"证明材料“{filename}”的内容不是有效的 {ext.upper()} 文件，只接受{allowed_zh}",
+            f"The content of the evidence “{filename}” is not a valid {ext.upper()} file; give {allowed_en}",
+            field="evidence",
+        )
+
+
+def value_problem(session: Session, code: str, field: str, value: str) -> tuple[str, str, str] | None:
+    """R13 R14: the rule a value breaks for an item of the resource — the store's own checks (its data
+    type, length, declared rules) — as (rule, Chinese message, English message); None when it passes."""
+    res = store.get_resource(session, code)
+    item = next((i for i in res.items if i["name"] == field), None)
+    if item is None:
+        return None
+    rules = [r for r in specs_of(session, code) if r.kind != "complete" and r.item == field]
+    result = check_column(item, pa.array([value], pa.string()), rules, required=field == res.key_item)
+    rule = result.errors[0]
+    if rule is None:
+        return None
+    params = next((r.params for r in rules if r.kind == rule), None)
+    zh, en = message(str(rule), item, params)
+    return str(rule), zh, en
+
+
+def _refuse_bad_value(session: Session, code: str, field: str, value: str) -> None:
+    problem = value_problem(session, code, field, value)
+    if problem is not None:
+        rule, zh, en = problem
+        raise ValidationFailed(
+            "objection.value_invalid",
+            f"您填写的值未通过数据质量校验（规则 {rule}）：{zh}",
+            f"The value you give fails the quality check (rule {rule}): {en}",
+            field="claimed_value",
+            details={"rule": rule},
+        )
+
+
+def open_objection(session: Session, subject_id: str, field: str) -> Case | None:
+    """R14: the objection still open on this record's item, if any."""
+    query = select(Case).where(
+        Case.kind == KIND, Case.subject_type == "record", Case.subject_id == subject_id, Case.status.in_(OPEN)
+    )
+    return next((c for c in session.scalars(query) if c.payload.get("field") == field), None)
+
+
+def _refuse_second_objection(session: Session, subject_id: str, field: str, item: Any) -> None:
+    other = open_objection(session, subject_id, field)
+    if other is not None:
+        raise Conflict(
+            "objection.already_open",
+            f"您对该记录“{item_label(item, 'zh')}”的异议 {other.number} 尚未办结，请等待处理结果",
+            f"Your objection {other.number} to “{item_label(item, 'en')}” of this record is still open; "
+            "wait for its outcome",
+            field="field",
+            details={"case_id": other.id, "number": other.number},
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -222,6 +363,132 @@ def _objection_case(session: Session, actor: Actor, case_id: int) -> Case:
     return case
 
 
+@contextlib.contextmanager
+def _deciding() -> Iterator[None]:
+    token = _handling.set(True)
+    try:
+        yield
+    finally:
+        _handling.reset(token)
+
+
+def handling_url(case: Case) -> str:
+    return HANDLING_PAGE.format(id=case.id)
+
+
+@on_step_done(KIND)
+def _decided_here(session: Session, case: Case, step: Step) -> None:
+    """R14: the provider approves an objection only by correcting the record, and refuses it only with its
+    reasons, both on the handling page (`correct_record`, `reject_objection`). A decision through any
+    other path — the generic case page, the case API — is refused and rolls back. On the dispute chain
+    (R15 R17) a refusal or an escalation stands, but an approval still needs the record corrected."""
+    if _handling.get() or step.decision not in ("approve", "reject"):
+        return
+    if is_escalation_step(policy_of(session, case), step) and (
+        step.decision == "reject" or _corrected(session, case)
+    ):
+        return
+    url = handling_url(case)
+    raise Conflict(
+        "objection.decide_on_handling_page",
+        f"数据异议 {case.number} 须在异议处理页面 {url} 办理：更正记录后办结，或填写书面理由不予更正",
+        f"Objection {case.number} is handled on its page {url}: correct the record, or refuse it with "
+        "written reasons",
+        field="decision",
+        details={"url": url},
+    )
+
+
+def _corrected(session: Session, case: Case) -> bool:
+    p = case.payload
+    history = store.history(session, p["resource_code"], p["record_key"])
+    return any(h.correction_ref == case.number for h in history)
+
+
+def _users(session: Session, ids: set[int | None]) -> dict[int, User]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed item of a record history event: its label in both languages, before and after."""
+
+    label_zh: str
+    label_en: str
+    before: Any
+    after: Any
+
+    def label(self, lang: str) -> str:
+        return self.label_zh if lang.startswith("zh") else self.label_en
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """R13 R14: a change of the record as the handling page shows it: when, what (per item, before →
+    after), who (person and organisation), and why (the objection case it corrected, with its reasons)."""
+
+    at: dt.datetime
+    op: str
+    changes: list[Change]
+    user: str
+    org_zh: str
+    org_en: str
+    correction_ref: str | None
+    correction_case_id: int | None
+    correction_title_zh: str
+    correction_title_en: str
+    correction_note: str
+
+    def org(self, lang: str) -> str:
+        return self.org_zh if lang.startswith("zh") else self.org_en
+
+    def correction_title(self, lang: str) -> str:
+        return self.correction_title_zh if lang.startswith("zh") else self.correction_title_en
+
+
+def _history(session: Session, code: str, record_key: str, items: list[dict[str, Any]]) -> list[HistoryLine]:
+    events = store.history(session, code, record_key)
+    users = _users(session, {e.actor_user_id for e in events})
+    refs = {e.correction_ref for e in events if e.correction_ref}
+    cases = {c.number: c for c in session.scalars(select(Case).where(Case.number.in_(refs)))} if refs else {}
+    out = []
+    for e in events:
+        before, after = e.before or {}, e.after or {}
+        changes = [
+            Change(item_label(i, "zh"), item_label(i, "en"), before.get(i["name"]), after.get(i["name"]))
+            for i in items
+            if e.op == "update" and before.get(i["name"]) != after.get(i["name"])
+        ]
+        user = users.get(e.actor_user_id) if e.actor_user_id is not None else None
+        org = user.organisation if user is not None else None
+        case = cases.get(e.correction_ref or "")
+        out.append(
+            HistoryLine(
+                at=e.at,
+                op=e.op,
+                changes=changes,
+                user=user.display_name if user else "",
+                org_zh=org.name("zh") if org else "",
+                org_en=org.name("en") if org else "",
+                correction_ref=e.correction_ref,
+                correction_case_id=case.id if case else None,
+                correction_title_zh=case.title if case else "",
+                correction_title_en=case.title_in("en") if case else "",
+                correction_note=str(case.payload.get("correction_note") or "") if case else "",
+            )
+        )
+    return out
+
+
+def _field_item(session: Session, p: dict[str, Any]) -> dict[str, Any]:
+    res = store.find_resource(session, p["resource_code"])
+    items = list(res.items) if res is not None else []
+    return next((i for i in items if i["name"] == p["field"]), {"name": p["field"]})
+
+
 def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:
     """R14: what the provider sees of an objection: the case, the record now, and the record's history."""
     case = _objection_case(session, actor, case_id)
@@ -238,11 +505,89 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         subject_keys=[p["record_key"]],
         detail={"via": "objection"},
     )
+    res = store.get_resource(session, p["resource_code"])
     return {
         "case": case,
         "record": rows[0] if rows else None,
-        "history": store.history(session, p["resource_code"], p["record_key"]),
+        "item": _field_item(session, p),
+        "item_label": item_label,
+        "entry": find_entry(session, p["resource_code"]),
+        "history": _history(session, p["resource_code"], p["record_key"], list(res.items)),
     }
+
+
+def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
+    """R14: what the generic case page shows of an objection, to the objector and the provider alike: the
+    record (resource name and key), the item, the value recorded and the value claimed, the explanation,
+    the evidence and the outcome; the link to the handling page for the provider's data officer."""
+    p = case.payload
+    item = _field_item(session, p)
+    entry = find_entry(session, p["resource_code"])
+    handler = actor.has_role("data_officer", int(case.parties["provider"]))
+    step = active_step(case)
+    # On the dispute chain (R15 R17) the coordinator and the government decide on the case page itself.
+    on_chain = step is not None and is_escalation_step(policy_of(session, case), step)
+    return {
+        "p": p,
+        "item": item,
+        "item_label": item_label,
+        "entry": entry,
+        "handling_url": handling_url(case) if handler else "",
+        "decided_elsewhere": not on_chain,
+    }
+
+
+def my_objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """R14: the objections the account filed, newest first, with the item they were about."""
+    if actor.org_id is None:
+        return []
+    cases = session.scalars(
+        select(Case)
+        .where(Case.kind == KIND, Case.applicant_org_id == actor.org_id)
+        .order_by(Case.submitted_at.desc(), Case.id.desc())
+    ).all()
+    out = []
+    for case in cases:
+        p = case.payload
+        out.append(
+            {
+                "case": case,
+                "p": p,
+                "item": _field_item(session, p),
+                "entry": find_entry(session, p["resource_code"]),
+            }
+        )
+    return out
+
+
+def _refused_rule(session: Session, batch_id: Any, field: str) -> tuple[str, str, str] | None:
+    """The rule the store's check named when it refused a correction (its quarantine row)."""
+    if batch_id is None:
+        return None
+    rows = session.scalars(
+        select(QuarantineRow).where(QuarantineRow.batch_id == int(batch_id)).order_by(QuarantineRow.id)
+    ).all()
+    row = next((r for r in rows if r.column == field), rows[0] if rows else None)
+    return (row.rule, row.message_zh, row.message_en) if row is not None else None
+
+
+def _correction_refused(rule: tuple[str, str, str] | None, batch_id: Any = None) -> ValidationFailed:
+    if rule is None:
+        return ValidationFailed(
+            "objection.correction_refused",
+            "更正值未通过数据质量校验，记录未更改",
+            "The corrected value failed the quality checks; the record is unchanged",
+            field="value",
+            details={"batch_id": batch_id},
+        )
+    code, zh, en = rule
+    return ValidationFailed(
+        "objection.correction_refused",
+        f"更正值未通过数据质量校验（规则 {code}）：{zh}；记录未更改",
+        f"The corrected value fails the quality check (rule {code}): {en}; the record is unchanged",
+        field="value",
+        details={"batch_id": batch_id, "rule": code},
+    )
 
 
 def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note: str = "") -> Case:
@@ -268,7 +613,11 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
                 "objection.record_unknown", "被异议的记录已不存在", "The record objected to no longer exists"
             )
         columns = [i["name"] for i in res.items]
-    new = (value if value is not None else p["claimed_value"]).strip()
+        item = next((i for i in res.items if i["name"] == p["field"]), {"name": p["field"]})
+        new = (value if value is not None else p["claimed_value"]).strip()
+        problem = value_problem(s, p["resource_code"], p["field"], new)
+        if problem is not None:
+            raise _correction_refused(problem)
     row = {c: _text(rows[0].get(c)) for c in columns}
     row[p["field"]] = new
     batch = pa.RecordBatch.from_arrays([pa.array([row[c]], pa.string()) for c in columns], names=columns)
@@ -283,22 +632,22 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
         correction_ref=number,
     )
     if report.get("refused"):
-        raise ValidationFailed(
-            "objection.correction_refused",
-            "更正值未通过数据质量校验，记录未更改",
-            "The corrected value failed the quality checks; the record is unchanged",
-            field="value",
-            details={"batch_id": report.get("id")},
-        )
-    with session_scope() as s:
-        reasons = f"已更正：{p['field']} = {new}" + (f"；{note.strip()}" if note.strip() else "")
+        with read_scope() as s:
+            raise _correction_refused(_refused_rule(s, report.get("id"), p["field"]), report.get("id"))
+    with session_scope() as s, _deciding():
+        text = note.strip()
+        reasons = f"已更正：{item_label(item, 'zh')} = {new}" + (f"；{text}" if text else "")
+        case = _objection_case(s, actor, case_id)
+        case.payload = {**case.payload, "corrected_value": new, "correction_note": text}
+        s.flush()
         return engine.decide(s, actor, case_id, "approve", reasons)
 
 
 def reject_objection(session: Session, actor: Actor, case_id: int, reasons: str) -> Case:
     """R14: the provider refuses the objection with written reasons (the engine requires and seals them)."""
     _objection_case(session, actor, case_id)
-    return engine.decide(session, actor, case_id, "reject", reasons)
+    with _deciding():
+        return engine.decide(session, actor, case_id, "reject", reasons)
 
 
 def my_reads(session: Session, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import objections
 from gongshu.web.deps import csrf_protect, require_actor
+from gongshu.web.pages.cases import STATUS_LABELS, case_panel, china_time
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +41,21 @@ def shown(value: Any) -> str:
 def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
     """R14: the records about the logged-in person or company, resource by resource."""
     with session_scope() as s:
-        return render(request, "quality/my_data.html", resources=objections.my_data(s, actor), shown=shown)
+        return render(
+            request,
+            "quality/my_data.html",
+            resources=objections.my_data(s, actor),
+            mine=objections.my_objections(s, actor),
+            shown=shown,
+            item_label=objections.item_label,
+            statuses=STATUS_LABELS,
+            china_time=china_time,
+        )
+
+
+# R14: the generic case page of an objection shows what was claimed, and sends the provider to the
+# handling page instead of offering the generic decision form.
+case_panel(objections.KIND, "quality/objection_case.html")(objections.case_panel)
 
 
 def _objection_form(
@@ -62,6 +77,7 @@ def _objection_form(
             row=row,
             items=list(entry.items),
             shown=shown,
+            item_label=objections.item_label,
             form=form or {},
             error=error.message(lang_of(request)) if error else "",
             error_field=error.field if error else "",
@@ -82,7 +98,8 @@ async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Resp
     upload = data.get("evidence")
     evidence = None
     if isinstance(upload, UploadFile) and upload.filename:
-        evidence = (upload.filename, await upload.read())
+        # one byte past the cap, so that an oversized file is refused precisely without reading it all
+        evidence = (upload.filename, await upload.read(objections.EVIDENCE_MAX_BYTES + 1))
     try:
         with session_scope() as s:
             case = objections.file_objection(
@@ -127,6 +144,8 @@ def _handling(
             status_code=status,
             error=error,
             form=form or {},
+            shown=shown,
+            china_time=china_time,
             **view,
         )
 

@@ -29,6 +29,20 @@ from gongshu.kernel.workflow.visibility import (
     not_found,
 )
 
+# Kinds whose steps are decided on a page of their own, which does the work the decision stands for (R14:
+# an objection is approved by correcting the record): the inbox links there instead of the case page.
+# A domain registers its page as a pattern with "{id}", the case's id.
+_handling_pages: dict[str, str] = {}
+
+
+def register_handling_page(kind: str, pattern: str) -> None:
+    _handling_pages[kind] = pattern
+
+
+def case_url(case: Case) -> str:
+    """Where the assignee handles a case: the kind's own page, or the generic case page."""
+    return _handling_pages.get(case.kind, "/cases/{id}").format(id=case.id)
+
 
 @dataclass(frozen=True)
 class InboxItem:
@@ -49,6 +63,10 @@ class InboxItem:
 
     def kind_label(self, lang: str) -> str:
         return self.kind_zh if lang.startswith("zh") else self.kind_en
+
+    @property
+    def url(self) -> str:
+        return case_url(self.case)
 
 
 def inbox(session: Session, actor: Actor, at: dt.datetime | None = None) -> list[InboxItem]:

@@ -7,7 +7,7 @@ Handlers are thin: they open a unit of work and call the workflow services, whic
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -114,6 +114,21 @@ LABELS: dict[str, Any] = {
 }
 
 
+# Kinds whose case page shows a panel of their own (what was asked, R14: the record and the value
+# claimed) from `template`, with what `fn(session, actor, case)` gives. A panel with "decided_elsewhere"
+# replaces the generic decision form: such a case is decided on its own page ("handling_url").
+CasePanel = Callable[[Any, Actor, Case], dict[str, Any]]
+_panels: dict[str, tuple[str, CasePanel]] = {}
+
+
+def case_panel(kind: str, template: str) -> Callable[[CasePanel], CasePanel]:
+    def decorator(fn: CasePanel) -> CasePanel:
+        _panels[kind] = (template, fn)
+        return fn
+
+    return decorator
+
+
 async def _upload(file: UploadFile | None) -> tuple[str, bytes, str] | None:
     """The chosen file (name, bytes, type), or None when the form's file field was left empty. Reads one
     byte past the limit so that the service can refuse an oversized file precisely."""
@@ -128,6 +143,7 @@ def _case_page(
 ) -> HTMLResponse:
     with read_scope() as s:
         view = inbox.case_view(s, actor, case_id)
+        template, panel_of = _panels.get(view.case.kind, ("", None))
         return render(
             request,
             "workflow/case.html",
@@ -135,6 +151,8 @@ def _case_page(
             view=view,
             c=view.case,
             done=request.query_params.get("done"),
+            panel=panel_of(s, actor, view.case) if panel_of is not None else None,
+            panel_template=template,
             **LABELS,
             **extra,
         )
