@@ -106,6 +106,12 @@ def demo(
     url: str = typer.Option(
         "http://127.0.0.1:8000", "--url", help="Address the platform will serve on (for printed commands)"
     ),
+    department_api: str = typer.Option(
+        "http://127.0.0.1:8001",
+        "--department-api",
+        help="Address of the stand-in department API (python -m gongshu.demo.department_api), registered "
+        "as the demo's service interface",
+    ),
 ) -> None:
     """Load the demo city (idempotent) and print how to log in."""
     import pyotp
@@ -116,7 +122,7 @@ def demo(
 
     initialise()
     try:
-        report = load_demo()
+        report = load_demo(department_api=department_api)
     except GongshuError as exc:
         fail(exc)
         return
@@ -145,6 +151,30 @@ def demo(
             "his records at /my/data",
             soft_wrap=True,
         )
+    ext = report.external
+    if ext is not None and ext.pull_code:  # R7: the scheduled pull from a department's database
+        console.print(
+            f"demo scheduled pull: {ext.pull_code} (不动产登记信息) from {ext.pull_file}, incremental every "
+            f"{ext.pull_every_minutes} min (batch #{ext.pull_batch_id}, {ext.pull_status}): "
+            f"/data/{ext.pull_code}/sources as {ext.pull_user}",
+            soft_wrap=True,
+        )
+    if ext is not None and ext.interface_code:  # R7: the service interface
+        console.print(
+            f"demo service interface: {ext.interface_code} (残疾人登记信息) served by "
+            f"{ext.interface_base_url}{ext.interface_path} ("
+            + ("confirmed" if ext.interface_confirmed else "not confirmed")
+            + f"): /data/{ext.interface_code}/interface as {ext.interface_user} or authority.reviewer; "
+            f"the department API is `python -m gongshu.demo.department_api --port P --db {ext.interface_db}` "
+            "(scripts/run-demo.sh starts it)",
+            soft_wrap=True,
+        )
+        if ext.interface_token:
+            console.print(
+                f"a verification through it by {ext.interface_caller} (API token shown only now):",
+                soft_wrap=True,
+            )
+            print(ext.interface_curl(url))
     table = Table("username", "organisation", "roles", title=f"demo logins (password: {DEMO_PASSWORD})")
     for username, org, roles in report.logins:
         table.add_row(username, org, roles)

@@ -5,6 +5,9 @@ USCCs, marriage records, a few rows in quarantine, one resource whose only load 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,3 +93,159 @@ def test_r14_demo_person_sees_own_records_and_has_an_objection_waiting(db_clean:
         case = s.get(Case, case_id)
         assert case is not None and case.kind == "objection" and case.status == "in_review"
         assert case.payload["field"] == "household_address" and case.payload["claimed_value"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    real, parent = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return real == parent or parent in real.parents
+
+
+def test_r7_demo_pulls_a_department_database_beside_the_data_folder_and_serves_an_interface(
+    db_clean: str,
+) -> None:
+    """The demo's stand-in external databases live in `<data folder>-external`, never inside the data
+    folder: the real estate registration centre's database, pulled on a schedule (incremental by its
+    update time, a committed batch), the medical insurance bureau's delivered table; and the disabled
+    persons' federation's API, registered as the service interface of its entry and confirmed by the
+    authority — answering the civil affairs bureau's verification through the platform. Idempotent."""
+    from gongshu.aggregation import interface
+    from gongshu.aggregation.pull_models import PullSource
+    from gongshu.demo import department_api, external
+    from gongshu.demo.load import load_demo
+    from gongshu.kernel.config import get_settings
+    from gongshu.kernel.db import session_scope
+    from gongshu.kernel.identity import service as identity
+
+    data_dir = get_settings().data_dir
+    folder = external.external_dir()
+    assert folder.parent == Path(os.path.realpath(data_dir)).parent
+    assert folder.name == Path(os.path.realpath(data_dir)).name + "-external"
+    db = external.disability_db(external.ensure_external_dir())  # what the API serves (kept if present)
+    server = department_api.make_server("127.0.0.1", 0, db)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        report = load_demo(db_clean, department_api=api)
+        ext = report.external
+        assert ext is not None and ext.folder == str(folder)
+        assert report.sharing is not None and _inside(Path(report.sharing.db_file), folder)
+        assert not _inside(Path(report.sharing.db_file), data_dir)
+
+        # R7: the scheduled pull: a SQLite file outside the data folder, incremental, one committed batch.
+        with read_scope(db_clean) as s:
+            (source,) = s.scalars(select(PullSource).where(PullSource.resource_code == ext.pull_code)).all()
+            path = Path(str(source.url).removeprefix("sqlite:///"))
+            assert path.is_file() and _inside(path, folder) and not _inside(path, data_dir)
+            assert (source.mode, source.watermark_column, source.every_minutes) == (
+                "incremental",
+                "updated_at",
+                60,
+            )
+            assert source.last_status == "committed" and source.last_watermark and source.enabled
+            batch = batches.get(s, source.last_batch_id or 0)
+            assert (batch.status, batch.source, batch.accepted, batch.refused) == (
+                "committed",
+                "pull",
+                external.PROPERTIES,
+                0,
+            )
+            rows = store.rows(s, ext.pull_code, limit=5)
+            assert len(rows) == 5 and all(check_id_number(r["id_number"]).valid for r in rows)
+            pulled = len(batches.of_resource(s, ext.pull_code))
+
+            # R7: the interface: registered by the federation's data officer, confirmed by the authority.
+            row = interface.get_interface(s, ext.interface_code)
+            assert row is not None and row.enabled and row.confirmed_at is not None
+            assert (
+                row.base_url == api and row.legal_basis and set(row.params) == {"id_number", "certificate_no"}
+            )
+            assert identity.get_user(s, row.registered_by_user_id or 0).username == "disabled_federation.data"
+            assert identity.get_user(s, row.confirmed_by_user_id or 0).username == "authority.reviewer"
+            confirmed_at = row.confirmed_at
+        assert ext.interface_token and f"id_number={ext.example_id_number}" in ext.interface_curl(api)
+
+        # The civil affairs bureau verifies an applicant through the platform with its approved grant.
+        with session_scope(db_clean) as s:
+            caller = identity.build_actor(s, identity.get_user_by_username(s, "civil_affairs.data"))
+            found, decision = interface.call_interface(
+                s, caller, ext.interface_code, {"id_number": ext.example_id_number}, ext.interface_scenario
+            )
+        assert decision.grant_id is not None and len(found) == 1
+        assert found[0]["id_number"] == ext.example_id_number
+        assert found[0]["certificate_no"].startswith(ext.example_id_number)
+        assert set(found[0]) == set(decision.items) and "issued_on" not in found[0]  # the granted items only
+
+        again = load_demo(db_clean, department_api=api).external
+        with read_scope(db_clean) as s:
+            assert s.scalar(select(func.count()).select_from(PullSource)) == 1
+            assert len(batches.of_resource(s, ext.pull_code)) == pulled
+            row = interface.get_interface(s, ext.interface_code)
+            assert row is not None and row.confirmed_at == confirmed_at
+        assert again.pull_batch_id == ext.pull_batch_id and again.interface_token == ""
+    finally:
+        server.shutdown()
+        server.server_close()
+    # At another address (run-demo.sh on another port) the interface is registered and confirmed anew.
+    load_demo(db_clean, department_api="http://127.0.0.1:9")
+    with read_scope(db_clean) as s:
+        row = interface.get_interface(s, ext.interface_code)
+        assert row is not None and row.base_url == "http://127.0.0.1:9" and row.enabled
+
+
+def test_r7_department_api_answers_queries_from_its_sqlite_file(tmp_path: Path) -> None:
+    """`python -m gongshu.demo.department_api` serves a SQLite file: the rows matching every parameter
+    given, JSON `{"rows": [...]}`; no parameter, an unknown one or an unknown table are refused."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    db = tmp_path / "dept.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE certificate (id_number TEXT, person_name TEXT, grade TEXT)")
+        conn.executemany(
+            "INSERT INTO certificate VALUES (?, ?, ?)",
+            [("350203198001010011", "陈明", "一级"), ("350203198001010011", "陈明", "二级"),
+             ("350206199002020022", "林芳", "三级")],
+        )  # fmt: skip
+    conn.close()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gongshu.demo.department_api", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(base + "/").json() == {
+            "tables": {"certificate": ["id_number", "person_name", "grade"]}
+        }
+        one = httpx.get(base + "/certificate", params={"id_number": "350203198001010011"})
+        assert one.status_code == 200 and [r["grade"] for r in one.json()["rows"]] == ["一级", "二级"]
+        both = httpx.get(base + "/certificate", params={"id_number": "350203198001010011", "grade": "二级"})
+        assert both.json() == {
+            "rows": [{"id_number": "350203198001010011", "person_name": "陈明", "grade": "二级"}]
+        }
+        assert httpx.get(base + "/certificate", params={"id_number": "x"}).json() == {"rows": []}
+        assert httpx.get(base + "/certificate").status_code == 400
+        assert httpx.get(base + "/certificate", params={"phone": "1"}).status_code == 400
+        assert httpx.get(base + "/nothing", params={"id_number": "1"}).status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -81,7 +81,7 @@ def test_r15_r21_demo_sharing_through_the_real_services(db_clean: str, session: 
     assert disputed.status == "in_review" and disputed.escalation_level >= 1
     assert step is not None and step.name == "coordination"
 
-    # R19: the database table, registered and synced once into a SQLite file under the data folder.
+    # R19: the database table, registered and synced once into a SQLite file in the folder beside the data folder that stands in for external databases.
     target = session.scalars(select(DbTarget)).one()
     assert target.status == "active" and target.last_sync_at is not None and target.last_receipt
     with sqlite3.connect(sharing.db_file) as conn:

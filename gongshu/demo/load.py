@@ -41,6 +41,7 @@ class DemoReport:
     data_loaded: list[str] = field(default_factory=list)  # resources given demo records
     sharing: Any = None  # gongshu.demo.sharing.SharingReport, when the city was just created
     objection_case_id: int | None = None  # R14: 张三's objection, waiting for the provider
+    external: Any = None  # gongshu.demo.external.ExternalReport: the pull source, the service interface
 
 
 _demo_hash: list[str] = []
@@ -138,10 +139,15 @@ def _report_existing(session: Session) -> DemoReport:
 __all__ = ["DEMO_PASSWORD", "DEMO_TOTP_SECRET", "PUBLIC_SERVICE_ORGS", "DemoReport", "load_city"]
 
 
-def load_demo(url: str | None = None, *, data: bool | None = None) -> DemoReport:
+def load_demo(
+    url: str | None = None, *, data: bool | None = None, department_api: str | None = None
+) -> DemoReport:
     """Load every part of the demo city in one transaction (all or nothing), then its records through the
     ingestion pipeline (`gongshu.demo.data`, idempotent; by default only for the configured database, as
-    `gongshu demo` does — callers naming a database opt in with `data=True`)."""
+    `gongshu demo` does — callers naming a database opt in with `data=True`), then the databases outside
+    the platform (`gongshu.demo.external`, idempotent): the scheduled pull, and the service interface at
+    `department_api` (the stand-in department API's address, `http://127.0.0.1:8001` by default)."""
+    from gongshu.demo.external import DEPARTMENT_API, load_external
     from gongshu.kernel.db import session_scope
 
     with session_scope(url) as session:
@@ -160,6 +166,7 @@ def load_demo(url: str | None = None, *, data: bool | None = None) -> DemoReport
         report.sharing = load_sharing(url)
     if report.created and report.data_loaded:
         report.objection_case_id = _objection(url)
+    report.external = load_external(url, department_api or DEPARTMENT_API)
     return report
 
 

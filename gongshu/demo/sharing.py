@@ -7,7 +7,8 @@ days departments took unconditional data directly (R16: an API grant, a stream, 
 package) and applied for conditional data (R17): one application approved (a grant), one waiting at the
 provider's review, one at the authority's, one refused with sealed reasons, and one refusal disputed
 (waiting at the authority's coordination). The database table is registered and synced once into a
-SQLite file under the data folder, a package is generated, and the stream's consumer gets an API token."""
+SQLite file beside the data folder (`<data folder>-external/`, see `demo.external`), a package is
+generated, and the stream's consumer gets an API token."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from gongshu.catalog.models import CatalogEntry
 from gongshu.demo.catalog import clock_at, entry_input
 from gongshu.demo.catalog_data import LEGAL, PERSON, DemoEntry
 from gongshu.kernel.access.models import Grant
-from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import session_scope
 from gongshu.kernel.identifiers.checks import make_id_number
 from gongshu.kernel.identity import service as identity
@@ -42,6 +42,7 @@ EXTREME_POVERTY = "特困人员供养信息"
 RESIDENCE = "居住证办理信息"
 GAS_CUSTOMERS = "燃气用户信息"
 DB_TABLE = "ent_registration"
+CONSUMER_DB = "medical_insurance.db"
 STREAM_BASE = "http://127.0.0.1:8000"
 KEY_WORK_BASIS = "《厦门市2026年民生保障和基层治理重点工作任务清单》（市委市政府部署）"
 
@@ -333,11 +334,12 @@ def _applications(session: Session, actor: _Actors, report: SharingReport) -> No
 
 
 def _consumer_db() -> Path:
-    """The medical insurance bureau's own database (a SQLite file under the data folder); a file left by
-    an earlier demo city is replaced, since the platform creates the delivered table itself."""
-    folder = get_settings().data_dir / "demo-consumers"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = (folder / "medical_insurance.db").resolve()
+    """The medical insurance bureau's own database: a SQLite file in the demo's folder of external
+    databases beside the data folder (a file inside it is refused as a delivery target); a file left by an
+    earlier demo city is replaced, since the platform creates the delivered table itself."""
+    from gongshu.demo.external import ensure_external_dir
+
+    path = ensure_external_dir() / CONSUMER_DB
     path.unlink(missing_ok=True)
     return path
 
