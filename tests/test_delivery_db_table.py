@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,15 +15,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, publish, store_city, write
 
+from gongshu.aggregation import external_db
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.access.grants import create_grant, revoke_grant
 from gongshu.kernel.audit.models import AuditEntry
+from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
-from gongshu.kernel.errors import Conflict, Forbidden
+from gongshu.kernel.errors import Conflict, Forbidden, GongshuError
 from gongshu.kernel.identity import sessions
 from gongshu.kernel.identity.actor import SYSTEM
 from gongshu.kernel.identity.models import User
@@ -303,10 +307,299 @@ def test_r19_delivery_page_registers_and_syncs_a_table(
     target_url = f"sqlite:///{tmp_path / 'consumer.db'}"
     form = {"csrf_token": ws.csrf_token, "grant_id": str(grant_id), "url": target_url, "table": "1bad"}
     bad = client.post("/sharing/delivery/targets", data=form)
-    assert bad.status_code == 422 and "delivery.table_invalid" in bad.text and target_url not in bad.text
+    assert bad.status_code == 422 and "delivery.table_invalid" in bad.text
+    assert f'value="{target_url}"' in bad.text and 'value="1bad"' in bad.text  # the form as typed
     client.post("/sharing/delivery/targets", data={**form, "table": "marriage"})
     with read_scope(db_clean) as s:
         [target_id] = [t.id for t in db_table.targets_of(s, c["police"].id)]
     synced = client.post(f"/sharing/delivery/targets/{target_id}/sync", data={"csrf_token": ws.csrf_token})
     assert f'data-target="{target_id}" data-status="active"' in synced.text
     assert set(_consumer_rows(target_url)) == set(IDS[:3])
+
+
+# ---- R19 security: the platform's own database and data folder, errors that do not leak, form errors ----
+
+REFUSED = {"delivery.url_platform", "delivery.url_data_dir", "delivery.sqlite_form", "delivery.url_query"}
+LEAKS = ("127.0.0.1", ":1/", "server at", "Connection refused", "10.0.0.7", "nobody", "Access denied")
+
+
+def _platform_file(db_clean: str) -> Path:
+    return Path(str(make_url(db_clean).database)).resolve()
+
+
+def _platform_tables(db_clean: str) -> set[str]:
+    engine = create_engine(db_clean)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _refused(db_clean: str, c: dict[str, Any], grant_id: int, url: str, table: str = "marriage") -> str:
+    """Registration refused with a 4xx form error, nothing registered, no table written anywhere."""
+    before = _platform_tables(db_clean)
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, grant_id, url, table)
+    assert err.value.code in REFUSED | {"delivery.sqlite_links"}, (url, err.value.code)
+    assert err.value.status_code == 422 and err.value.field == "url"
+    with read_scope(db_clean) as s:
+        assert db_table.targets_of(s, c["police"].id) == []
+    assert _platform_tables(db_clean) == before
+    return err.value.code
+
+
+@pytest.mark.parametrize(
+    ("spelling", "expected"),
+    [
+        ("sqlite:///{p}", "delivery.url_platform"),
+        ("sqlite:///{dotdot}", "delivery.url_platform"),
+        ("sqlite:///{relative}", "delivery.url_platform"),
+        ("sqlite:///{link}", "delivery.url_platform"),
+        ("sqlite:///{hardlink}", "delivery.url_platform"),
+        ("sqlite:///{p}-wal", "delivery.url_platform"),
+        ("sqlite:///{p}-journal", "delivery.url_platform"),
+        ("sqlite:///file:{p}?mode=rwc&uri=true", "delivery.sqlite_form"),
+        ("sqlite:///file:{p}", "delivery.sqlite_form"),
+        ("sqlite:///{p}?mode=rw", "delivery.sqlite_form"),
+    ],
+)
+def test_r19_platform_database_refused_in_any_spelling(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path, spelling: str, expected: str
+) -> None:
+    """R19 security: a target is written to — the platform's own SQLite database is refused however its
+    path is written (and no table is created in it)."""
+    if make_url(db_clean).get_backend_name() != "sqlite":
+        pytest.skip("the platform runs on SQLite")
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    p = _platform_file(db_clean)
+    link = tmp_path / "innocent.db"
+    link.symlink_to(p)
+    hardlink = tmp_path / "hard.db"
+    os.link(p, hardlink)
+    dotdot = f"{p.parent}/../{p.parent.name}/{p.name}"
+    url = spelling.format(p=p, dotdot=dotdot, relative=os.path.relpath(p), link=link, hardlink=hardlink)
+    assert _refused(db_clean, c, grant_id, url) == expected
+
+
+def test_r19_platform_database_swapped_in_after_registration_is_refused_at_sync(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R19 security: every sync checks the target again — a registered file that has become a link to the
+    platform's database is refused, nothing is written, and the target is marked failed."""
+    if make_url(db_clean).get_backend_name() != "sqlite":
+        pytest.skip("the platform runs on SQLite")
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    target = tmp_path / "consumer.db"
+    target_id = _register(db_clean, c, grant_id, f"sqlite:///{target}", "user_account_copy")
+    target.symlink_to(_platform_file(db_clean))
+    before = _platform_tables(db_clean)
+    with pytest.raises(GongshuError) as err:
+        db_table.sync(c["police_clerk"], target_id, url=db_clean)
+    assert (err.value.code, err.value.status_code) == ("delivery.url_platform", 422)
+    assert _platform_tables(db_clean) == before
+    with read_scope(db_clean) as s:
+        t = s.get(DbTarget, target_id)
+        assert t is not None and t.status == "failed" and t.last_error["code"] == "delivery.url_platform"
+
+
+def test_r19_platform_server_database_refused(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R19 security: on PostgreSQL, the platform's own database is refused by URL (host aliases, default
+    port, parameters that redirect the connection) and, reached by a name the URL check misses, by the
+    identity its server gives — at registration and at every sync."""
+    own = make_url(db_clean)
+    if own.get_backend_name() != "postgresql":
+        pytest.skip("the platform runs on PostgreSQL")
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    name, user = own.database, own.username
+    for url in (
+        f"postgresql://{user}@127.0.0.1:5432/{name}",
+        f"postgresql://{user}@localhost/{name}",
+        f"postgresql://{user}@[::1]:5432/{name}",
+        f"postgresql+psycopg://{user}:x@127.0.0.1/{name}?sslmode=disable",
+        f"postgresql://{user}@192.0.2.1/other?host=127.0.0.1&dbname={name}",
+        f"postgresql://{user}@127.0.0.1/other?options=-csearch_path%3Dpublic",
+    ):
+        _refused(db_clean, c, grant_id, url)
+    monkeypatch.setattr(external_db, "same_server_database", lambda *_: False)
+    assert _refused(db_clean, c, grant_id, f"postgresql://{user}@127.0.0.1/{name}") == "delivery.url_platform"
+
+
+def test_r19_files_of_the_data_folder_are_refused(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R19 security: no file inside the platform's data folder (keys, attachments) is a target — new or
+    existing, directly, through a link, through a hard link, or swapped in after registration; nothing is
+    created there."""
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    data = get_settings().data_dir.resolve()
+    (data / "attachments").mkdir(parents=True, exist_ok=True)
+    new = data / "attachments" / f"consumer-{uuid.uuid4().hex[:8]}.db"
+    existing = data / "attachments" / f"existing-{uuid.uuid4().hex[:8]}.db"
+    sqlite3.connect(existing).close()
+    dangling = tmp_path / "dangling.db"
+    dangling.symlink_to(new)
+    hard = tmp_path / "hard.db"
+    os.link(existing, hard)
+    try:
+        for url, code in (
+            (f"sqlite:///{new}", "delivery.url_data_dir"),
+            (f"sqlite:///{existing}", "delivery.url_data_dir"),
+            (f"sqlite:///{data}", "delivery.url_data_dir"),
+            (f"sqlite:///{data}/keys/../attachments/x.db", "delivery.url_data_dir"),
+            (f"sqlite:///{dangling}", "delivery.url_data_dir"),
+            (f"sqlite:///{hard}", "delivery.sqlite_links"),
+        ):
+            assert _refused(db_clean, c, grant_id, url) == code, url
+        assert not new.exists() and not (data / "attachments" / "x.db").exists()
+        outside = tmp_path / "consumer.db"
+        target_id = _register(db_clean, c, grant_id, f"sqlite:///{outside}")
+        outside.symlink_to(new)  # the registered (not yet created) file now leads into the data folder
+        with pytest.raises(GongshuError) as err:
+            db_table.sync(c["police_clerk"], target_id, url=db_clean)
+        assert (err.value.code, err.value.status_code) == ("delivery.url_data_dir", 422)
+        assert not new.exists()
+    finally:
+        existing.unlink()
+        new.unlink(missing_ok=True)
+
+
+def test_r19_sqlite_target_is_created_only_in_an_existing_folder_at_the_first_sync(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R19: a SQLite target may be a new file, but only in a folder that exists (outside the data folder);
+    registration creates nothing, the first sync creates the file and its table."""
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    missing = tmp_path / "no_such_folder" / "consumer.db"
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, grant_id, f"sqlite:///{missing}")
+    assert (err.value.code, err.value.status_code) == ("delivery.sqlite_folder", 422)
+    assert not missing.parent.exists()
+    folder = tmp_path / "consumer"
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, grant_id, f"sqlite:///{folder / 'sub'}")  # a folder is not a database
+    assert err.value.code == "delivery.sqlite_invalid"
+    target = folder / "consumer.db"
+    target_id = _register(db_clean, c, grant_id, f"sqlite:///{folder}/../consumer/./consumer.db")
+    assert not target.exists()
+    with read_scope(db_clean) as s:
+        t = s.get(DbTarget, target_id)
+        assert t is not None and t.url == f"sqlite:///{target.resolve()}"
+    assert db_table.sync(c["police_clerk"], target_id, url=db_clean).upserted == 3
+    assert set(_consumer_rows(f"sqlite:///{target}")) == set(IDS[:3])
+
+
+def _bad_target(kind: str, tmp_path: Path) -> str:
+    if kind == "refused":
+        return f"postgresql://postgres:{SECRET}@127.0.0.1:1/x"
+    if kind == "password":
+        return f"mysql+pymysql://nobody_{uuid.uuid4().hex[:6]}:{SECRET}@127.0.0.1:3306/x"
+    if kind == "no_database":
+        return f"{PG.rsplit('/', 1)[0]}/gongshu_none_{uuid.uuid4().hex[:8]}"
+    if kind == "socket":
+        return "mysql+pymysql://root@127.0.0.1:3306/x?unix_socket=/run/mysqld/mysqld.sock"
+    path = tmp_path / "consumer.db"
+    path.write_text("not a database, but reachable: 10.0.0.7:5432")
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("refused", "delivery.connect_failed"),
+        ("password", "delivery.auth_failed"),
+        ("no_database", "delivery.database_unknown"),
+        ("not_sqlite", "delivery.sqlite_invalid"),
+        ("socket", "delivery.url_query"),
+    ],
+)
+def test_r19_database_errors_do_not_leak_the_driver_text(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path, kind: str, expected: str
+) -> None:
+    """R19 security: a failed registration tells its kind (a stable code, Chinese and English), never the
+    driver's text (which names internal hosts and ports), and is a form error (422, not 502)."""
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    with pytest.raises(GongshuError) as err:
+        _register(db_clean, c, grant_id, _bad_target(kind, tmp_path))
+    e = err.value
+    assert (e.code, e.status_code) == (expected, 422)
+    shown = f"{e.message_zh} {e.message_en} {e.details}"
+    for leak in (*LEAKS, "gongshu_none", "not a database, but", SECRET):
+        assert leak not in shown, shown
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in e.message_zh)
+
+
+def test_r19_sync_errors_do_not_leak_the_driver_text(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R19 security: a sync whose database is gone fails with a stable code kept on the target (status
+    failed), without the driver's text, as a 4xx."""
+    name = f"gongshu_dt_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        _, grant_id = _setup(session, c, tmp_path, db_clean)
+        target_id = _register(db_clean, c, grant_id, f"{PG.rsplit('/', 1)[0]}/{name}")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        with pytest.raises(GongshuError) as err:
+            db_table.sync(c["police_clerk"], target_id, url=db_clean)
+        e = err.value
+        assert (e.code, e.status_code) == ("delivery.database_unknown", 422)
+        assert name not in f"{e.message_zh} {e.message_en} {e.details}"
+        with read_scope(db_clean) as s:
+            t = s.get(DbTarget, target_id)
+            assert t is not None and t.status == "failed" and t.last_error["code"] == e.code
+            assert name not in repr(t.last_error) and "127.0.0.1" not in repr(t.last_error)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _page_client(session: Session) -> tuple[TestClient, str]:
+    user = session.scalars(select(User).where(User.username == "police_clerk")).one()
+    raw, ws = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
+    session.commit()
+    client = TestClient(create_app())
+    client.cookies.set("gs_session", raw)
+    return client, ws.csrf_token
+
+
+def test_r19_delivery_page_errors_are_form_errors(
+    db_clean: str, session: Session, c: dict[str, Any], tmp_path: Path
+) -> None:
+    """R19: the page answers a refused connection or the platform's own database with a 4xx and the
+    precise message, the form kept as typed but for the password, and no driver text."""
+    _, grant_id = _setup(session, c, tmp_path, db_clean)
+    client, csrf = _page_client(session)
+    form = {
+        "csrf_token": csrf,
+        "grant_id": str(grant_id),
+        "url": f"postgresql://dept:{SECRET}@127.0.0.1:1/x",
+        "password": "Other-" + SECRET,
+        "table": "marriage",
+    }
+    page = client.post("/sharing/delivery/targets", data=form)
+    assert page.status_code == 422, page.status_code
+    html = page.text
+    refused = html.split('data-testid="delivery-refused"', 1)[1].split("</div>", 1)[0]
+    assert "delivery.connect_failed" in refused and "无法连接接收单位的数据库" in refused
+    assert "127.0.0.1" not in refused and "Connection refused" not in html
+    assert SECRET not in html
+    assert 'value="postgresql://dept@127.0.0.1:1/x"' in html and 'value="marriage"' in html
+    assert f'<option value="{grant_id}" selected>' in html
+    own = make_url(db_clean)
+    if own.get_backend_name() == "sqlite":
+        platform = f"sqlite:///{_platform_file(db_clean)}"
+    else:
+        platform = f"postgresql://{own.username}@localhost/{own.database}"
+    page = client.post("/sharing/delivery/targets", data={**form, "url": platform, "password": ""})
+    assert page.status_code == 422 and "delivery.url_platform" in page.text
+    assert f'value="{platform}"' in page.text
+    with read_scope(db_clean) as s:
+        assert db_table.targets_of(s, c["police"].id) == []

@@ -6,25 +6,19 @@ reads the rows past the last watermark and advances it only after its batch comm
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
-import os
 import re
-import socket
-import sqlite3
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, create_engine, delete, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
+from gongshu.aggregation import external_db
 from gongshu.aggregation.decoding import RowNumbers, Source
 from gongshu.aggregation.ingest import ingest_source
 from gongshu.aggregation.pull_models import PULL_MODES, PULL_SCHEMES, PullSource
@@ -32,7 +26,6 @@ from gongshu.aggregation.readers import BATCH_ROWS, cell_text
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit.service import record
-from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.sm4 import decrypt_secret, encrypt_secret
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, NotFound, ValidationFailed
@@ -42,7 +35,6 @@ from gongshu.kernel.timeutil import now
 from gongshu.store import service as store
 
 log = logging.getLogger(__name__)
-CONNECT_TIMEOUT = 5  # seconds: an unreachable department server fails fast
 MAX_EVERY_MINUTES = 60 * 24 * 31
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -51,193 +43,97 @@ def _invalid(code: str, zh: str, en: str, field: str | None = None) -> Validatio
     return ValidationFailed(code, zh, en, field=field)
 
 
-# Query parameters a department's server URL may carry; any other (host=, dbname=, unix_socket=, service=…)
-# could point the connection elsewhere than the URL shows, and is refused.
-_SAFE_QUERY = {
-    "postgresql": {"sslmode", "application_name"},
-    "postgresql+psycopg": {"sslmode", "application_name"},
-    "mysql+pymysql": {"charset"},
-}
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+# R7: the codes and messages of a department's database; the checks live in external_db.py.
+WORDS = external_db.Wording(
+    "pull",
+    "pull source",
+    {
+        "url_invalid": ("数据库连接地址格式错误", "Malformed database URL", "url"),
+        "url_scheme": (
+            "不支持的数据库类型 {scheme}（支持 postgresql、mysql+pymysql、sqlite）",
+            "Unsupported database scheme {scheme} (postgresql, mysql+pymysql, sqlite)",
+            "url",
+        ),
+        "url_query": (
+            "连接地址须写明主机，且不得带有 {names_zh} 等参数",
+            "The URL must name its host and may not carry the parameters {names_en}",
+            "url",
+        ),
+        "url_platform": (
+            "不能从平台自身的数据库拉取数据",
+            "The platform's own database cannot be a pull source",
+            "url",
+        ),
+        "url_data_dir": (
+            "不能从平台数据目录中的文件拉取数据",
+            "A file in the platform's data folder cannot be a pull source",
+            "url",
+        ),
+        "sqlite_form": (
+            "SQLite 数据源须写作 sqlite:////绝对路径/文件.db，不得使用 file: 形式或查询参数",
+            "A SQLite source is written sqlite:////absolute/path/file.db, without file: URIs or parameters",
+            "url",
+        ),
+        "sqlite_missing": ("SQLite 数据库文件不存在", "The SQLite database file does not exist", "url"),
+        "connect_failed": (
+            "无法连接部门数据库，请检查主机、端口和网络",
+            "Could not connect to the department's database; check the host, port and network",
+            "url",
+        ),
+        "auth_failed": (
+            "部门数据库拒绝了该用户名或密码",
+            "The department's database refused the user name or password",
+            "url",
+        ),
+        "database_unknown": (
+            "部门数据库服务器上没有该数据库",
+            "The department's server has no such database",
+            "url",
+        ),
+        "sqlite_invalid": (
+            "该文件不是可读取的 SQLite 数据库",
+            "The file is not a readable SQLite database",
+            "url",
+        ),
+        "not_found": (
+            "部门数据库中没有该表或列",
+            "The table or a column does not exist in the department's database",
+            "table_or_query",
+        ),
+        "permission_denied": (
+            "部门数据库账号无权读取该表",
+            "The department's database account may not read this table",
+            "table_or_query",
+        ),
+        "query_failed": (
+            "查询部门数据库失败，请检查表名或查询语句",
+            "The query on the department's database failed; check the table name or query",
+            "table_or_query",
+        ),
+    },
+)
+_same_server_database = external_db.same_server_database
+platform_identity = external_db.platform_identity
+_session_urls = external_db.session_urls
+_without_password = external_db.without_password  # R7: the URL as stored and shown, without its password
 
 
 def _parse_url(raw: str, platform_urls: Sequence[str] = ()) -> URL:
     """R7: a SQLAlchemy URL of an accepted scheme (postgresql, mysql+pymysql, sqlite), never the platform's
     own database (`platform_urls`, with the configured one) nor a file of its data folder. A SQLite
-    source is stored as the real path of an existing file."""
-    try:
-        url = make_url(raw.strip())
-    except (ArgumentError, ValueError) as exc:
-        raise _invalid("pull.url_invalid", "数据库连接地址格式错误", "Malformed database URL", "url") from exc
-    if url.drivername not in PULL_SCHEMES:
-        raise _invalid(
-            "pull.url_scheme",
-            f"不支持的数据库类型 {url.drivername}（支持 postgresql、mysql+pymysql、sqlite）",
-            f"Unsupported database scheme {url.drivername} (postgresql, mysql+pymysql, sqlite)",
-            "url",
-        )
-    own = _platform_urls(platform_urls)
-    if url.drivername == "sqlite":
-        return URL.create("sqlite", database=str(_sqlite_path(url, own)))
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    unsafe = sorted(set(url.query) - _SAFE_QUERY[url.drivername])
-    if unsafe or not url.host or url.host.startswith("/"):
-        raise _invalid(
-            "pull.url_query",
-            "连接地址须写明主机，且不得带有 " + "、".join(unsafe or ["host"]) + " 等参数",
-            "The URL must name its host and may not carry the parameters " + ", ".join(unsafe or ["host"]),
-            "url",
-        )
-    if any(_same_server_database(url, make_url(o)) for o in own):
-        raise _platform_refused()
-    return url
-
-
-def _platform_refused() -> ValidationFailed:
-    return _invalid(
-        "pull.url_platform",
-        "不能从平台自身的数据库拉取数据",
-        "The platform's own database cannot be a pull source",
-        "url",
+    source is stored as the real path of an existing file. `_same_server_database` is looked up at each
+    call (it may be stood in for, to check the identity test after connecting)."""
+    return external_db.parse_url(
+        raw, WORDS, PULL_SCHEMES, platform_urls, same_server=lambda u, o: _same_server_database(u, o)
     )
 
 
-def _platform_urls(extra: Sequence[str]) -> list[str]:
-    return [get_settings().resolved_database_url(), *extra]
-
-
-def _sqlite_file_of(url: URL) -> str | None:
-    """The file a SQLite URL names, `file:` URIs and their query included (for the platform's own URL)."""
-    database = url.database or ""
-    if database.lower().startswith("file:"):
-        database = unquote(urlsplit(database).path)
-    return database if database and database != ":memory:" else None
-
-
-def _real(path: str) -> Path:
-    return Path(os.path.realpath(os.path.abspath(path)))
-
-
-def _sqlite_path(url: URL, own: Sequence[str]) -> Path:
-    """R7: the real path (symlinks, `..` and relative paths resolved) of a SQLite source given as a plain
-    path — no `file:` URI, no query parameters — that exists as a regular file, and is neither the
-    platform's database nor inside its data folder (keys, attachments)."""
-    database = url.database or ""
-    if (
-        url.query
-        or database.lower().startswith("file:")
-        or database in ("", ":memory:")
-        or "\x00" in database
-        or url.host
-        or url.username
-        or url.password
-        or url.port
-    ):
-        raise _invalid(
-            "pull.sqlite_form",
-            "SQLite 数据源须写作 sqlite:////绝对路径/文件.db，不得使用 file: 形式或查询参数",
-            "A SQLite source is written sqlite:////absolute/path/file.db, without file: URIs or parameters",
-            "url",
-        )
-    path = _real(database)
-    if not path.is_file():
-        raise _invalid(
-            "pull.sqlite_missing",
-            "SQLite 数据库文件不存在",
-            "The SQLite database file does not exist",
-            "url",
-        )
-    for o in own:
-        ou = make_url(o)
-        file = _sqlite_file_of(ou) if ou.get_backend_name() == "sqlite" else None
-        if file and (_real(file) == path or _same_inode(path, _real(file))):
-            raise _platform_refused()
-    data_dir = _real(str(get_settings().data_dir))
-    if path == data_dir or data_dir in path.parents:
-        raise _invalid(
-            "pull.url_data_dir",
-            "不能从平台数据目录中的文件拉取数据",
-            "A file in the platform's data folder cannot be a pull source",
-            "url",
-        )
-    return path
-
-
-def _same_inode(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _port(url: URL) -> int:
-    return url.port or _DEFAULT_PORTS.get(url.get_backend_name(), 0)
-
-
-def _addresses(host: str | None) -> set[str]:
-    """A host's addresses, every loopback address (and a local socket) written "local"."""
-    if not host or host.startswith("/") or host.lower() == "localhost":
-        return {"local"}
-    try:
-        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        found = {host.lower()}
-    out: set[str] = set()
-    for a in found:
-        try:
-            out.add("local" if ipaddress.ip_address(a.split("%")[0]).is_loopback else a)
-        except ValueError:
-            out.add(a)
-    return out
-
-
-def _same_server_database(url: URL, own: URL) -> bool:
-    """R7: whether a server URL names the platform's own database (same kind, host, port and database)."""
-    if url.get_backend_name() != own.get_backend_name() or _port(url) != _port(own):
-        return False
-    name = url.database or url.username or ""
-    own_name = own.database or own.username or ""
-    if name != own_name:
-        return False
-    return bool(_addresses(url.host) & _addresses(own.host))
-
-
-def _server_identity(conn: Connection) -> tuple[Any, ...] | None:
-    """The database a connection reached, as its server tells it (None for SQLite, checked by its file)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        row = conn.execute(text("SELECT current_database(), pg_postmaster_start_time()")).one()
-    elif dialect in ("mysql", "mariadb"):
-        row = conn.execute(text("SELECT DATABASE(), @@hostname, @@port")).one()
-    else:
-        return None
-    return (dialect, *row)
-
-
-def platform_identity(session: Session) -> tuple[Any, ...] | None:
-    """R7: the platform database's own identity, to refuse a source that reaches it by another name."""
-    return _server_identity(session.connection())
-
-
 def _engine(url: URL) -> Engine:
+    """R7: a SQLite source is checked again and opened read-only (never created, never written)."""
     if url.drivername == "sqlite":
-        return _sqlite_engine(_sqlite_path(url, _platform_urls(())))
-    args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(url, poolclass=NullPool, connect_args=args)
-
-
-def _sqlite_engine(path: Path) -> Engine:
-    """R7: a SQLite source opened read-only through a URI built here (never created, never written, no
-    other database attached)."""
-    uri = "file:" + quote(str(path)) + "?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        return conn
-
-    return create_engine("sqlite://", poolclass=NullPool, creator=connect)
+        own = external_db.platform_urls_with_configured(())
+        return external_db.sqlite_engine(external_db.sqlite_source_path(url, own, WORDS), write=False)
+    return external_db.server_engine(url)
 
 
 def _from_clause(engine: Engine, table_or_query: str) -> str:
@@ -256,105 +152,14 @@ def _from_clause(engine: Engine, table_or_query: str) -> str:
     )
 
 
-# SQLSTATEs (PostgreSQL) and error numbers (MySQL/MariaDB) of the failures told apart; the driver's text
-# is never shown (it names internal hosts and ports), only logged.
-_AUTH = {"28P01", "28000", 1045, 1044, 1698}
-_NO_DATABASE = {"3D000", 1049}
-_NOT_FOUND = {"42P01", "42703", "3F000", 1146, 1054}
-_DENIED = {"42501", 1142, 1143}
-_DB_ERRORS: dict[str, tuple[str, str, str]] = {
-    "pull.connect_failed": (
-        "无法连接部门数据库，请检查主机、端口和网络",
-        "Could not connect to the department's database; check the host, port and network",
-        "url",
-    ),
-    "pull.auth_failed": (
-        "部门数据库拒绝了该用户名或密码",
-        "The department's database refused the user name or password",
-        "url",
-    ),
-    "pull.database_unknown": (
-        "部门数据库服务器上没有该数据库",
-        "The department's server has no such database",
-        "url",
-    ),
-    "pull.sqlite_invalid": (
-        "该文件不是可读取的 SQLite 数据库",
-        "The file is not a readable SQLite database",
-        "url",
-    ),
-    "pull.not_found": (
-        "部门数据库中没有该表或列",
-        "The table or a column does not exist in the department's database",
-        "table_or_query",
-    ),
-    "pull.permission_denied": (
-        "部门数据库账号无权读取该表",
-        "The department's database account may not read this table",
-        "table_or_query",
-    ),
-    "pull.query_failed": (
-        "查询部门数据库失败，请检查表名或查询语句",
-        "The query on the department's database failed; check the table name or query",
-        "table_or_query",
-    ),
-}
-
-
-def _error_key(exc: BaseException) -> str | int | None:
-    """The SQLSTATE (psycopg), error number (PyMySQL) or SQLite error name of a driver's exception."""
-    orig = getattr(exc, "orig", None) or exc
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
-    if state:
-        return str(state)
-    args = getattr(orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def _db_error(exc: BaseException, *, connecting: bool) -> ValidationFailed:
     """R7: a precise error of a department database that does not echo the driver's text."""
-    key = _error_key(exc)
-    orig = getattr(exc, "orig", None) or exc
-    if key in _AUTH:
-        code = "pull.auth_failed"
-    elif key in _NO_DATABASE:
-        code = "pull.database_unknown"
-    elif key in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-        code = "pull.sqlite_invalid"
-    elif connecting or key == "SQLITE_CANTOPEN" or isinstance(exc, OSError):
-        code = "pull.connect_failed"
-    elif key in _NOT_FOUND or (
-        isinstance(orig, sqlite3.OperationalError)
-        and str(orig).startswith(("no such table", "no such column"))
-    ):
-        code = "pull.not_found"
-    elif key in _DENIED:
-        code = "pull.permission_denied"
-    elif isinstance(exc, OperationalError | InterfaceError) and isinstance(key, int) and 2000 <= key < 2100:
-        code = "pull.connect_failed"  # MySQL client errors: the server went away, could not be reached
-    else:
-        code = "pull.query_failed"
-    log.warning("pull source: %s (%s): %s", code, type(orig).__name__, orig)
-    zh, en, field = _DB_ERRORS[code]
-    return ValidationFailed(code, zh, en, field=field, details={"error": str(key)} if key else None)
+    return external_db.db_error(exc, WORDS, connecting=connecting)
 
 
 def _connect(engine: Engine, identity: tuple[Any, ...] | None) -> Connection:
     """A connection to the source, refused when it reaches the platform's own database."""
-    try:
-        conn = engine.connect()
-    except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
-        raise _db_error(exc, connecting=True) from exc
-    try:
-        if identity is not None and _server_identity(conn) == identity:
-            raise _platform_refused()
-    except GongshuError:
-        conn.close()
-        raise
-    except (SQLAlchemyError, OSError) as exc:
-        conn.close()
-        raise _db_error(exc, connecting=True) from exc
-    return conn
+    return external_db.connect(engine, WORDS, identity)
 
 
 def _columns(engine: Engine, from_clause: str, identity: tuple[Any, ...] | None) -> list[str]:
@@ -457,11 +262,6 @@ def register_pull(
     return source
 
 
-def _session_urls(session: Session) -> list[str]:
-    """The URL of the database a session works on (the platform's, when not the configured one)."""
-    return [session.get_bind().engine.url.render_as_string(hide_password=False)]
-
-
 def _check_interval(every_minutes: int) -> None:
     if not 1 <= every_minutes <= MAX_EVERY_MINUTES:
         raise _invalid(
@@ -538,12 +338,6 @@ def delete_pull(session: Session, actor: Actor, code: str, source_id: int) -> No
 
 def _aware(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-
-
-def _without_password(url: URL) -> str:
-    """R7: the URL as stored and shown — its password is kept apart, encrypted."""
-    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
-    return bare.render_as_string(hide_password=False)
 
 
 def _source_url(ps: PullSource) -> URL:

@@ -8,21 +8,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, inspect, select, update
+from sqlalchemy import Engine, Table, inspect, select, update
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
+from gongshu.aggregation import external_db
 from gongshu.catalog.data_view import subject_key_items
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.service import MESSAGES, DataDecision
 from gongshu.kernel.audit.service import record
-from gongshu.kernel.config import get_settings
 from gongshu.kernel.crypto.sm4 import decrypt_secret, encrypt_secret
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, Forbidden, GongshuError, NotFound, ValidationFailed
@@ -34,8 +35,8 @@ from gongshu.sharing.reads import audit_read
 from gongshu.sharing.receipts import issue_receipt
 from gongshu.store import service as store
 
+log = logging.getLogger(__name__)
 CHUNK = 2000
-CONNECT_TIMEOUT = 5
 SYNC_EVERY = dt.timedelta(minutes=1)
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -60,41 +61,106 @@ def _invalid(code: str, zh: str, en: str, field: str) -> ValidationFailed:
     return ValidationFailed(code, zh, en, field=field)
 
 
-def parse_url(raw: str) -> URL:
-    """R19: a consumer database URL of an accepted scheme (postgresql, mysql+pymysql, sqlite)."""
-    try:
-        url = make_url(raw.strip())
-    except (ArgumentError, ValueError) as exc:
-        raise _invalid(
-            "delivery.url_invalid", "数据库连接地址格式错误", "Malformed database URL", "url"
-        ) from exc
-    if url.drivername not in TARGET_SCHEMES:
-        raise _invalid(
-            "delivery.url_scheme",
-            f"不支持的数据库类型 {url.drivername}（支持 postgresql、mysql+pymysql、sqlite）",
-            f"Unsupported database scheme {url.drivername} (postgresql, mysql+pymysql, sqlite)",
+# R19: the codes and messages of a consumer's database; the checks live in aggregation/external_db.py.
+WORDS = external_db.Wording(
+    "delivery",
+    "delivery target",
+    {
+        "url_invalid": ("数据库连接地址格式错误", "Malformed database URL", "url"),
+        "url_scheme": (
+            "不支持的数据库类型 {scheme}（支持 postgresql、mysql+pymysql、sqlite）",
+            "Unsupported database scheme {scheme} (postgresql, mysql+pymysql, sqlite)",
             "url",
-        )
-    own = make_url(get_settings().resolved_database_url())
-    if url.drivername == "sqlite" and own.drivername == "sqlite" and url.database == own.database:
-        raise _invalid(
-            "delivery.url_platform",
+        ),
+        "url_query": (
+            "连接地址须写明主机，且不得带有 {names_zh} 等参数",
+            "The URL must name its host and may not carry the parameters {names_en}",
+            "url",
+        ),
+        "url_platform": (
             "不能把平台自身的数据库作为交付目标",
             "The platform's own database cannot be a delivery target",
             "url",
-        )
-    return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
+        ),
+        "url_data_dir": (
+            "不能把平台数据目录中的文件作为交付目标",
+            "A file in the platform's data folder cannot be a delivery target",
+            "url",
+        ),
+        "sqlite_form": (
+            "SQLite 交付目标须写作 sqlite:////绝对路径/文件.db，不得使用 file: 形式或查询参数",
+            "A SQLite target is written sqlite:////absolute/path/file.db, without file: URIs or parameters",
+            "url",
+        ),
+        "sqlite_folder": (
+            "SQLite 交付目标所在的文件夹不存在或不可写入",
+            "The folder of the SQLite target does not exist or cannot be written",
+            "url",
+        ),
+        "sqlite_links": (
+            "该 SQLite 文件还有其他文件名（硬链接），不能作为交付目标",
+            "The SQLite file has other names (hard links) and cannot be a delivery target",
+            "url",
+        ),
+        "connect_failed": (
+            "无法连接接收单位的数据库，请检查主机、端口和网络",
+            "Could not connect to the consumer's database; check the host, port and network",
+            "url",
+        ),
+        "auth_failed": (
+            "接收单位的数据库拒绝了该用户名或密码",
+            "The consumer's database refused the user name or password",
+            "url",
+        ),
+        "database_unknown": (
+            "接收单位的数据库服务器上没有该数据库",
+            "The consumer's server has no such database",
+            "url",
+        ),
+        "sqlite_invalid": (
+            "该文件不是可写入的 SQLite 数据库",
+            "The file is not a writable SQLite database",
+            "url",
+        ),
+        "not_found": (
+            "接收单位数据库中的目标表或其列已不存在",
+            "The target table or one of its columns no longer exists in the consumer's database",
+            "table",
+        ),
+        "permission_denied": (
+            "接收单位的数据库账号无权创建或写入该表",
+            "The consumer's database account may not create or write the table",
+            "table",
+        ),
+        "query_failed": (
+            "写入接收单位的数据库失败",
+            "Writing to the consumer's database failed",
+            "table",
+        ),
+    },
+    codes={"query_failed": "write_failed"},
+)
 
 
-def _bare(url: URL) -> str:
-    """The URL as stored and shown: its password is kept apart, encrypted (never shown back)."""
-    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
-    return bare.render_as_string(hide_password=False)
+def parse_url(raw: str, platform_urls: Sequence[str] = ()) -> URL:
+    """R19: a consumer database URL of an accepted scheme (postgresql, mysql+pymysql, sqlite) — never the
+    platform's own database in any spelling (`platform_urls`, with the configured one: `file:` URIs,
+    parameters, relative paths, `..`, links, aliases of its server) nor a file of its data folder.
+
+    A target is written to, unlike a pull source: a SQLite target may be a file still to be created (the
+    platform creates it at the first sync, never at registration), but only in a folder that exists, can
+    be written and lies outside the data folder; an existing one must be a regular file with no other
+    name (no hard link), and never the platform database's `-wal`, `-shm` or `-journal` file. It is kept
+    as the real path of the file."""
+    return external_db.parse_url(raw, WORDS, TARGET_SCHEMES, platform_urls, target=True)
 
 
 def _engine(url: URL) -> Engine:
-    args: dict[str, Any] = {} if url.drivername == "sqlite" else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(url, poolclass=NullPool, connect_args=args)
+    """A SQLite target opened read-write through a URI built here (no database attached); a server with a
+    short connection timeout."""
+    if url.drivername == "sqlite":
+        return external_db.sqlite_engine(Path(str(url.database)), write=True)
+    return external_db.server_engine(url)
 
 
 def _target_url(target: DbTarget) -> URL:
@@ -102,14 +168,31 @@ def _target_url(target: DbTarget) -> URL:
     return url.set(password=decrypt_secret(target.password_enc)) if target.password_enc else url
 
 
-def _connect_error(exc: Exception) -> GongshuError:
-    reason = (str(getattr(exc, "orig", exc)).splitlines() or [type(exc).__name__])[0][:300]
+def _checked_engine(target: DbTarget, platform_urls: Sequence[str]) -> Engine:
+    """R19: a target's URL is checked again at every sync (a SQLite file may have become a link to the
+    platform's database, the platform may have moved to the target's server)."""
+    return _engine(parse_url(_target_url(target).render_as_string(hide_password=False), platform_urls))
+
+
+def _connect(engine: Engine, identity: tuple[Any, ...] | None, platform_urls: Sequence[str]) -> Connection:
+    """A connection to the target, refused when it reached the platform's own database (by the identity
+    its server gives, or the SQLite file it opened)."""
+    return external_db.connect(engine, WORDS, identity, platform_urls, target=True)
+
+
+def _failure(exc: Exception) -> GongshuError:
+    """The error a failed sync keeps: ours as raised, a database's as its precise kind, anything else as
+    delivery.sync_failed — never with the driver's text, which is logged."""
+    if isinstance(exc, GongshuError):
+        return exc
+    if isinstance(exc, SQLAlchemyError | NoSuchModuleError | OSError):
+        return external_db.db_error(exc, WORDS, connecting=False)
+    log.exception("delivery sync failed")
     return GongshuError(
-        "delivery.connect_failed",
-        f"无法连接或写入接收单位的数据库：{reason}",
-        f"Cannot connect to or write the consumer's database: {reason}",
-        status_code=502,
-        details={"reason": reason},
+        "delivery.sync_failed",
+        f"同步失败，接收单位的表未作改变（{type(exc).__name__}）",
+        f"The sync failed; the consumer's table was not changed ({type(exc).__name__})",
+        status_code=500,
     )
 
 
@@ -120,10 +203,21 @@ def _grant(session: Session, grant_id: int) -> Grant:
     return grant
 
 
-def register_target(session: Session, actor: Actor, grant_id: int, url: str, table: str) -> DbTarget:
+def register_target(
+    session: Session,
+    actor: Actor,
+    grant_id: int,
+    url: str,
+    table: str,
+    *,
+    password: str | None = None,
+) -> DbTarget:
     """R19: a data officer of the grant's consumer registers its database table for a db_table grant.
-    Checked first: the role, the method, the grant (decided now), the URL, the table name, a live
-    connection and that the table does not exist yet (the platform creates and owns it)."""
+    Checked first: the role, the method, the grant (decided now), the URL (never the platform's own
+    database nor its data folder, see `parse_url`), the table name, a live connection (refused when it
+    reaches the platform's database) and that the table does not exist yet (the platform creates and owns
+    it). A SQLite file still to be created is not created here. `password`, when given, replaces the
+    URL's. A failure is a stable code without the driver's text (a form error, 422)."""
     grant = _grant(session, grant_id)
     if not actor.has_role("data_officer", grant.consumer_org_id):
         raise Forbidden(
@@ -142,7 +236,10 @@ def register_target(session: Session, actor: Actor, grant_id: int, url: str, tab
     if not decision.allowed:
         zh, en = MESSAGES.get(decision.reason, MESSAGES["access.no_rule"])
         raise Forbidden(decision.reason, zh, en)
-    parsed = parse_url(url)
+    platform_urls = external_db.session_urls(session)
+    parsed = parse_url(url, platform_urls)
+    if password and parsed.drivername != "sqlite":
+        parsed = parsed.set(password=password)
     name = table.strip()
     if not _TABLE.match(name):
         raise _invalid(
@@ -151,13 +248,10 @@ def register_target(session: Session, actor: Actor, grant_id: int, url: str, tab
             "The target table name is letters, digits and underscores, not starting with a digit (≤ 63)",
             "table",
         )
-    engine = _engine(parsed)
-    try:
-        exists = inspect(engine).has_table(name)
-    except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
-        raise _connect_error(exc) from exc
-    finally:
-        engine.dispose()
+    if parsed.drivername == "sqlite" and not Path(str(parsed.database)).exists():
+        exists = False  # created at the first sync, in the folder checked by parse_url
+    else:
+        exists = _has_table(parsed, name, external_db.platform_identity(session), platform_urls)
     if exists:
         raise Conflict(
             "delivery.table_exists",
@@ -168,7 +262,7 @@ def register_target(session: Session, actor: Actor, grant_id: int, url: str, tab
         grant_id=grant.id,
         consumer_org_id=grant.consumer_org_id,
         resource_code=grant.resource_id,
-        url=_bare(parsed),
+        url=external_db.without_password(parsed),
         password_enc=encrypt_secret(parsed.password) if parsed.password else None,
         table_name=name,
         next_sync_at=now(),
@@ -187,6 +281,20 @@ def register_target(session: Session, actor: Actor, grant_id: int, url: str, tab
         detail={"resource": grant.resource_id, "url": target.url, "table": name},
     )
     return target
+
+
+def _has_table(
+    parsed: URL, name: str, identity: tuple[Any, ...] | None, platform_urls: Sequence[str]
+) -> bool:
+    engine = _engine(parsed)
+    try:
+        with _connect(engine, identity, platform_urls) as conn:
+            try:
+                return bool(inspect(conn).has_table(name))
+            except (SQLAlchemyError, OSError) as exc:
+                raise external_db.db_error(exc, WORDS, connecting=False) from exc
+    finally:
+        engine.dispose()
 
 
 def _stop(url: str | None, target_id: int, consumer: Actor, grant: Grant, reason: str) -> SyncReport:
@@ -227,6 +335,8 @@ def sync(actor: Actor, target_id: int, *, url: str | None = None) -> SyncReport:
         else:
             refused = None
             decision = rowsmod.decide_for_grant(s, consumer, grant)
+        identity = external_db.platform_identity(s)
+        platform_urls = external_db.session_urls(s)
         s.expunge_all()
     if refused is not None:
         with session_scope(url) as s:
@@ -245,9 +355,9 @@ def sync(actor: Actor, target_id: int, *, url: str | None = None) -> SyncReport:
     if not decision.allowed:
         return _stop(url, target_id, consumer, grant, decision.reason)
     try:
-        report, keys = _write(url, target, decision)
+        report, keys = _write(url, target, decision, identity, platform_urls)
     except Exception as exc:
-        error = exc if isinstance(exc, GongshuError) else _connect_error(exc)
+        error = _failure(exc)
         with session_scope(url) as s:
             s.execute(
                 update(DbTarget)
@@ -297,16 +407,21 @@ def sync(actor: Actor, target_id: int, *, url: str | None = None) -> SyncReport:
 
 
 def _write(
-    url: str | None, target: DbTarget, decision: DataDecision
+    url: str | None,
+    target: DbTarget,
+    decision: DataDecision,
+    identity: tuple[Any, ...] | None,
+    platform_urls: Sequence[str],
 ) -> tuple[SyncReport, list[dict[str, Any]]]:
-    """Write to the consumer's database in one of its transactions; returns the report and the subject
-    keys of the rows written (for the audit log's data tracker)."""
+    """Write to the consumer's database in one of its transactions, once its URL is checked again and the
+    connection is known not to reach the platform's database; returns the report and the subject keys of
+    the rows written (for the audit log's data tracker)."""
     report = SyncReport(target.id, "synced", full=not target.created, from_change=target.last_change_id)
     digest = rowsmod.RowsDigest()
     keys: list[dict[str, Any]] = []
-    engine = _engine(_target_url(target))
+    engine = _checked_engine(target, platform_urls)
     try:
-        with read_scope(url) as s, engine.begin() as conn:
+        with read_scope(url) as s, _connect(engine, identity, platform_urls) as conn, conn.begin():
             res = store.get_resource(s, target.resource_code)
             shape = rowsmod.Shape.of(res, decision, target.grant_id)
             subject = subject_key_items(s, target.resource_code)
@@ -328,7 +443,7 @@ def _write(
                     _apply(conn, table, shape, pairs, digest, report)
                     keys += [{k: c.after.get(k) for k in subject} for c in changes if shape.change_row(c)]
     except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
-        raise _connect_error(exc) from exc
+        raise external_db.db_error(exc, WORDS, connecting=False) from exc
     finally:
         engine.dispose()
     report.rows_sm3 = digest.hexdigest()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gongshu.aggregation import external_db
 from gongshu.kernel.access.grants import grant_state, grants_of
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError
@@ -24,7 +25,13 @@ Protected = [Depends(csrf_protect)]
 
 
 def _page(
-    request: Request, actor: Actor, *, error: GongshuError | None = None, status: int = 200, notice: str = ""
+    request: Request,
+    actor: Actor,
+    *,
+    error: GongshuError | None = None,
+    status: int = 200,
+    notice: str = "",
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     org = actor.org_id or 0
     with read_scope() as s:
@@ -44,6 +51,7 @@ def _page(
             error=error.message(lang_of(request)) if error else "",
             error_code=error.code if error else "",
             notice=notice,
+            form=form or {},
         )
 
 
@@ -61,23 +69,34 @@ async def _run(request: Request, actor: Actor, fn: Any, *args: Any) -> Response:
     return RedirectResponse("/sharing/delivery", status_code=303)
 
 
+def _form_status(exc: GongshuError) -> int:
+    """A refused form answers its 4xx (422 for a database that cannot be reached or written)."""
+    return exc.status_code if exc.status_code < 500 else 422
+
+
 @router.post("/targets", dependencies=Protected)
 async def register_submit(request: Request, actor: LoggedIn) -> Response:
-    """R19: register a database table for a db_table grant (the URL, holding a password, is not echoed)."""
+    """R19: register a database table for a db_table grant; a refusal (the platform's own database, the
+    connection, the table) shows its precise error with the form as typed — the URL less its password,
+    the password never."""
     form = await request.form()
-    grant = str(form.get("grant_id") or "")
+    grant = str(form.get("grant_id") or "").strip()
+    url = str(form.get("url") or "").strip()
+    table = str(form.get("table") or "").strip()
+    password = str(form.get("password") or "")
+    shown = {"grant_id": grant, "url": external_db.shown_url(url), "table": table}
 
     def register() -> None:
         with session_scope() as s:
             db_table.register_target(
-                s,
-                actor,
-                int(grant) if grant.isdigit() else 0,
-                str(form.get("url") or ""),
-                str(form.get("table") or ""),
+                s, actor, int(grant) if grant.isdigit() else 0, url, table, password=password or None
             )
 
-    return await _run(request, actor, register)
+    try:
+        await run_in_threadpool(register)
+    except GongshuError as exc:
+        return _page(request, actor, error=exc, status=_form_status(exc), form=shown)
+    return RedirectResponse("/sharing/delivery", status_code=303)
 
 
 @router.post("/targets/{target_id}/sync", dependencies=Protected)
