@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -641,7 +642,11 @@ def test_person_lookup_refused(w: dict[str, Any], cell: str) -> None:
 
 def test_person_lookup_positive_control(w: dict[str, Any]) -> None:
     before = _seq()
-    resp = w["clients"]["reviewer"].get(f"/data/base/person?id_number={IDS[0]}")
+    client = w["clients"]["reviewer"]
+    form = client.get("/data/base/person")  # R11: the ID number is posted, never put in the address
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    resp = client.post("/data/base/person", data={"id_number": IDS[0], "csrf_token": csrf.group(1)})
     assert resp.status_code == 200 and NAMES[0] in resp.text and NAMES[1] not in resp.text
     _assert_read_logged(before, IDS[0])
 

@@ -7,6 +7,7 @@ for the authority's supervising roles only, each look-up audited with the subjec
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -64,6 +65,7 @@ def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, 
                     {
                         "resource_code": e.resource_code,
                         "name": e.name,
+                        "name_en": e.name_en,
                         "aggregated": loaded is not None,
                         "last_loaded_at": loaded,
                         "fresh": fresh,
@@ -126,6 +128,21 @@ def map_base_data(session: Session, actor: Actor, base_code: str, resource_code:
         detail={"base_code": base_code},
     )
     return row
+
+
+def shown_value(value: Any) -> str:
+    """R11 R12: a stored value as the look-up pages show it — a decimal as entered (normalised: no
+    trailing zeros beyond its scale, never an exponent), a date in ISO form, nothing for an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "") else text
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def may_look_up(session: Session, actor: Actor) -> bool:

@@ -44,6 +44,18 @@ class FreshnessRow:
     last_update: dt.datetime | None
     expected_by: dt.datetime | None
     state: str
+    cycle_zh: str = ""  # the update cycle's label in the policy (the page shows it, not the code)
+    cycle_en: str = ""
+
+    def cycle_label(self, lang: str) -> str:
+        """R9: the update cycle as the policy names it in the page's language (its code if unlabelled)."""
+        return (self.cycle_zh if lang == "zh" else self.cycle_en) or self.cycle
+
+
+def _china(at: dt.datetime | None) -> str:
+    from gongshu.web.render import china  # the pages' one formatter of instants (China time)
+
+    return china(at)
 
 
 def _state(last: dt.datetime | None, expected_by: dt.datetime | None, interval: int, at: dt.datetime) -> str:
@@ -91,6 +103,8 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
                 last_update=last,
                 expected_by=expected,
                 state=_state(last, expected, interval, at),
+                cycle_zh=cycle.zh if cycle is not None else "",
+                cycle_en=cycle.en if cycle is not None else "",
             )
         )
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -138,7 +152,7 @@ def alarm_interrupted(session: Session) -> list[str]:
         if code in alarms:
             continue
         officers = {u.id for u in identity.users_with_role(session, row.provider_org_id, "data_officer")}
-        expected = row.expected_by.strftime("%Y-%m-%d %H:%M") if row.expected_by else ""
+        expected = _china(row.expected_by)
         notify(
             session,
             officers | authority,

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from gongshu.aggregation.readers import ENCODINGS
 from gongshu.aggregation.upload import ingest_upload
+from gongshu.catalog.schemas import vocabulary_label
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.db import read_scope, session_scope
@@ -52,7 +53,14 @@ def _upload_page(
         error_code=error.code if error else "",
         error_details=error.details if error else {},
         form=form or {"mode": "full", "encoding": ""},
+        type_label=lambda code: vocabulary_label("data_type", code, lang_of(request)),
+        item_label=_item_labels(info, lang_of(request)),
     )
+
+
+def _item_labels(info: dict[str, Any], lang: str) -> dict[str, str]:
+    """R9: an item name → how a file names it (its Chinese label and its name), for the column diff."""
+    return {str(i["name"]): store.column_shown(i, lang) for i in info["items"]}
 
 
 @router.get("", response_class=HTMLResponse)

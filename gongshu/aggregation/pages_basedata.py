@@ -3,9 +3,9 @@ in `aggregation.basedata`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gongshu.aggregation import basedata
@@ -42,14 +42,15 @@ async def add_mapping(request: Request, actor: LoggedIn) -> Response:
 
 
 def _lookup(request: Request, actor: Actor, kind: str, value: str) -> HTMLResponse:
+    """R11 R12 R26: the look-up form and, for a submitted identifier, its results (the look-up audited
+    with the identifier). The identifier comes only in the POST body: never in the page address, which
+    would put it in server logs and the browser's history."""
     results, error = None, ""
     if value.strip():
         try:
             with session_scope() as s:
                 results = basedata.look_up(s, actor, kind, value)
-                return render(
-                    request, "aggregation/base_lookup.html", kind=kind, value=value, results=results, error=""
-                )
+                return _lookup_page(request, kind, value, results, "")
         except GongshuError as exc:
             if exc.status_code in (401, 403, 404):
                 raise
@@ -58,6 +59,12 @@ def _lookup(request: Request, actor: Actor, kind: str, value: str) -> HTMLRespon
         with read_scope() as s:
             if not basedata.may_look_up(s, actor):
                 basedata.look_up(s, actor, kind, "")  # the precise refusal
+    return _lookup_page(request, kind, value, results, error)
+
+
+def _lookup_page(
+    request: Request, kind: str, value: str, results: list[dict[str, Any]] | None, error: str
+) -> HTMLResponse:
     return render(
         request,
         "aggregation/base_lookup.html",
@@ -65,17 +72,32 @@ def _lookup(request: Request, actor: Actor, kind: str, value: str) -> HTMLRespon
         value=value,
         results=results,
         error=error,
+        shown=basedata.shown_value,
         status_code=422 if error else 200,
     )
 
 
 @router.get("/person", response_class=HTMLResponse)
-def person_lookup(request: Request, actor: LoggedIn, id_number: Annotated[str, Query()] = "") -> HTMLResponse:
+def person_form(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R11: the person base look-up form (the ID number is posted, never put in the address)."""
+    return _lookup(request, actor, "person", "")
+
+
+@router.post("/person", response_class=HTMLResponse, dependencies=Protected)
+async def person_lookup(request: Request, actor: LoggedIn) -> HTMLResponse:
     """R11: one person across every resource keyed by their resident ID number."""
-    return _lookup(request, actor, "person", id_number)
+    form = await request.form()
+    return _lookup(request, actor, "person", str(form.get("id_number") or ""))
 
 
 @router.get("/legal", response_class=HTMLResponse)
-def legal_lookup(request: Request, actor: LoggedIn, uscc: Annotated[str, Query()] = "") -> HTMLResponse:
+def legal_form(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R12: the legal-person base look-up form."""
+    return _lookup(request, actor, "legal_person", "")
+
+
+@router.post("/legal", response_class=HTMLResponse, dependencies=Protected)
+async def legal_lookup(request: Request, actor: LoggedIn) -> HTMLResponse:
     """R12: one organisation across every resource keyed by its USCC."""
-    return _lookup(request, actor, "legal_person", uscc)
+    form = await request.form()
+    return _lookup(request, actor, "legal_person", str(form.get("uscc") or ""))

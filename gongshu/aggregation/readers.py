@@ -182,9 +182,12 @@ def read_xlsx(path: Path, batch_rows: int = BATCH_ROWS) -> Source:
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
+    except Exception as exc:  # openpyxl raises many kinds for a broken file; its text is not for users
         raise ingest_error(
-            "ingest.xlsx_malformed", f"无法读取 Excel 文件：{exc}", f"Cannot read the XLSX file: {exc}"
+            "ingest.xlsx_malformed",
+            "无法读取该文件：它不是有效的 Excel 工作簿（.xlsx），请在 Excel 中另存为 .xlsx 格式后重新上传",
+            "Cannot read the file: it is not a valid Excel workbook (.xlsx); save it as .xlsx in Excel and "
+            "upload it again",
         ) from exc
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)

@@ -8,17 +8,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from gongshu.catalog.data_view import entry_label
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide, require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.db import read_scope, session_scope
+from gongshu.kernel.errors import Forbidden
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import recheck, scores
 from gongshu.store import batches
 from gongshu.store import service as store
 from gongshu.web.deps import require_actor
-from gongshu.web.render import render
+from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/data/quality", include_in_schema=False)
 LoggedIn = Annotated[Actor, Depends(require_actor)]
@@ -53,8 +56,9 @@ def quality_resource(request: Request, actor: LoggedIn, code: str) -> HTMLRespon
     """R13 R26: a resource's problems from its latest re-check, linking each to its batch; the read is
     audited with the keyed hashes of the records' keys (the values are personal data)."""
     with session_scope() as s:
-        batches.require_view(s, actor, code)
+        _require_view(s, actor, code)
         info = store.describe(s, code)
+        label = entry_label(s, code)
         check = recheck.latest(s, code)
         rows = recheck.problems(s, code, PROBLEM_PAGE)
         mine = [r for r in scores.resource_scores(s) if r.resource_code == code]
@@ -75,4 +79,25 @@ def quality_resource(request: Request, actor: LoggedIn, code: str) -> HTMLRespon
             problems=rows,
             shown=len(rows),
             score=mine[0] if mine else None,
+            title=_title(label.name if label else "", label.name_en if label else "", code, lang_of(request)),
+            records_now=store.count(s, code),
         )
+
+
+def _title(name: str, name_en: str, code: str, lang: str) -> str:
+    """R13: the resource as the page names it — its catalog name in the page's language (the Chinese name
+    when it has no English one), its code only when it has no name at all."""
+    return (name if lang == "zh" else (name_en or name)) or code
+
+
+def _require_view(session: Session, actor: Actor, code: str) -> None:
+    """R13 R26: a resource's quality report is for its provider's data officers and the authority; anyone
+    else is refused with this page's own message (not the batch pages')."""
+    try:
+        batches.require_view(session, actor, code)
+    except Forbidden as exc:
+        raise Forbidden(
+            "quality.resource_forbidden",
+            "只有数据提供单位的数据专员和主管部门可查看该资源的数据质量报告",
+            "Only the provider's data officers and the authority may see this resource's quality report",
+        ) from exc

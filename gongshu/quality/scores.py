@@ -44,6 +44,7 @@ class ResourceScore:
     refused: int
     checked_at: dt.datetime | None
     score: float | None
+    stored: int = 0  # the records the store holds now (`records` is what the latest re-check counted)
 
     @property
     def weight(self) -> int:
@@ -60,6 +61,7 @@ class DepartmentScore:
     score: float | None
     records: int
     resources: list[ResourceScore] = field(default_factory=list)
+    stored: int = 0  # the records its resources hold now
 
 
 def score_of(records: int, problem_records: int | None, received: int, refused: int) -> float | None:
@@ -121,6 +123,7 @@ def resource_scores(session: Session, org_ids: frozenset[int] | None = None) -> 
                 refused=refused,
                 checked_at=check.checked_at if check else None,
                 score=score_of(records, problem_records, received, refused),
+                stored=res.row_count,
             )
         )
     return sorted(out, key=_worst_first)
@@ -158,6 +161,7 @@ def department_scores(session: Session, org_ids: frozenset[int] | None = None) -
                 score=score,
                 records=sum(r.records for r in resources),
                 resources=resources,
+                stored=sum(r.stored for r in resources),
             )
         )
     return sorted(out, key=lambda d: (d.score is None, d.score if d.score is not None else 0.0, d.name))

@@ -266,9 +266,20 @@ def latest_change_id(session: Session, resource_code: str) -> int:
     return int(value or 0)
 
 
+def column_shown(item: dict[str, Any], lang: str = "zh") -> str:
+    """R9: an item as a file's header may name it — its Chinese label and its name, 「状态（status）」 (in
+    English "状态 (status)"); the bare name when it has no label."""
+    name, label = str(item["name"]), str(item.get("label_zh") or "")
+    if not label or label == name:
+        return name
+    return f"{label}（{name}）" if lang == "zh" else f"{label} ({name})"
+
+
 def match_columns(items: list[dict[str, Any]], columns: list[str]) -> dict[str, str]:
     """R9: the schema lock — a batch's columns must be exactly the published items (by name, or by their
-    Chinese label as an alias). Returns header → item name; refuses with the precise column diff."""
+    Chinese label as an alias). Returns header → item name; refuses with the precise column diff, naming
+    a missing item as the file would (its Chinese label and its name) and an unknown column as the file
+    did."""
     by_name = {str(i["name"]): str(i["name"]) for i in items}
     by_label = {str(i["label_zh"]): str(i["name"]) for i in items if i.get("label_zh")}
     mapping: dict[str, str] = {}
@@ -281,13 +292,16 @@ def match_columns(items: list[dict[str, Any]], columns: list[str]) -> dict[str, 
             mapping[col] = name
     missing = [n for n in by_name if n not in mapping.values()]
     if missing or unexpected:
+        item_of = {str(i["name"]): i for i in items}
+        missing_zh = [column_shown(item_of[n], "zh") for n in missing]
+        missing_en = [column_shown(item_of[n], "en") for n in missing]
         raise ValidationFailed(
             "store.schema_mismatch",
             "数据列与已发布目录的信息项不一致"
-            + (f"；缺少：{'、'.join(missing)}" if missing else "")
+            + (f"；缺少：{'、'.join(missing_zh)}" if missing else "")
             + (f"；多出：{'、'.join(unexpected)}" if unexpected else ""),
             "The columns do not match the published catalog items"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; missing: {', '.join(missing_en)}" if missing else "")
             + (f"; unexpected: {', '.join(unexpected)}" if unexpected else ""),
             details={"missing": missing, "unexpected": unexpected},
         )
