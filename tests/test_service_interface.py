@@ -252,7 +252,9 @@ def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority
     with read_scope() as s:
         row = interface.get_interface(s, c["code"])
         assert row is not None and row.params == {"id_number": "id_number"} and not row.enabled
-    assert "Awaiting the authority's confirmation" in officer.get(f"{page}?lang=en").text.replace("&#39;", "'")
+    assert "Awaiting the authority's confirmation" in officer.get(f"{page}?lang=en").text.replace(
+        "&#39;", "'"
+    )
     other, other_csrf = _page_client(session, "police_data")
     assert 'data-testid="interface-register-form"' not in other.get(page).text
     assert other.post(page, data={**form, "csrf_token": other_csrf}).status_code == 403
