@@ -264,3 +264,14 @@ def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority
     assert confirmed.status_code == 303
     with read_scope() as s:
         assert interface.get_interface(s, c["code"]).enabled  # type: ignore[union-attr]
+
+
+def test_r7_the_data_home_links_every_way_in_of_a_resource(session: Session, c: dict[str, Any]) -> None:
+    officer, _ = _page_client(session, "civil_clerk")
+    home = officer.get("/data")
+    code = c["code"]
+    for path in ("upload", "batches", "sources", "interface"):
+        assert f'href="/data/{code}/{path}"' in home.text
+    assert f'href="/data/quality/{code}"' in home.text and "/api/v1/data/{code}/push" in home.text
+    assert 'href="/data/quality" data-testid="nav-quality"' in home.text
+    assert "API tokens" in officer.get("/data?lang=en").text
