@@ -157,6 +157,16 @@ def test_r14_r26_pages_my_data_objection_handling_and_my_reads(c: dict[str, Any]
     assert person.get(f"/data/objections/{case_id}").status_code == 403
     reads = person.get("/my/reads")
     assert reads.status_code == 200 and "市民政局" in reads.text
+    for _ in range(3):  # the person's own looks at their data are audited, but not listed as reads
+        assert person.get("/my/data").status_code == 200
+    with read_scope() as s:
+        listed = objections.my_reads(s, c["citizen"], limit=2)  # newest first: own looks skipped
+        own = s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.actor_user_id == c["citizen"].user_id, AuditEntry.action.like("%read%"))
+        )
+    assert own and listed and any(r["org"] == "市民政局" for r in listed)
 
 
 def test_r14_refused_objection_keeps_the_form_with_the_message_and_stores_nothing(c: dict[str, Any]) -> None:
