@@ -59,15 +59,6 @@ def ask(session: Session, c: dict[str, Any], code: str, **overrides: Any) -> Any
 
 def client_for(session: Session, username: str) -> tuple[Any, str]:
     """A test client logged in as `username`, and its session's CSRF token."""
-    from fastapi.testclient import TestClient
-    from sqlalchemy import select
+    from page_fixtures import page_client
 
-    from gongshu.kernel.identity import sessions
-    from gongshu.web.app import create_app
-
-    u = session.scalars(select(User).where(User.username == username)).one()
-    raw, ws = sessions.start_session(session, u, ip=None, user_agent="pytest", second_factor_done=True)
-    session.commit()
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    return client, ws.csrf_token
+    return page_client(username, session=session)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from page_fixtures import page_client
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -562,12 +563,7 @@ def test_r19_sync_errors_do_not_leak_the_driver_text(
 
 
 def _page_client(session: Session) -> tuple[TestClient, str]:
-    user = session.scalars(select(User).where(User.username == "police_clerk")).one()
-    raw, ws = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
-    session.commit()
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    return client, ws.csrf_token
+    return page_client("police_clerk", session=session)
 
 
 def test_r19_delivery_page_errors_are_form_errors(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from page_fixtures import page_client
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -421,12 +422,7 @@ def test_r7_database_errors_do_not_leak_the_driver_text(
 
 
 def _client(session: Session, username: str) -> tuple[TestClient, str]:
-    user = session.scalars(select(User).where(User.username == username)).one()
-    raw, ws = sessions.start_session(session, user, ip=None, user_agent="pytest", second_factor_done=True)
-    session.commit()
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    return client, ws.csrf_token
+    return page_client(username, session=session)
 
 
 def test_r7_pull_source_page_errors_are_form_errors(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from catalog_fixtures import org, user
-from fastapi.testclient import TestClient
+from page_fixtures import page_client as _browser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, ITEMS, publish, store_city, write
@@ -21,13 +21,11 @@ from store_fixtures import HEADER, IDS, ITEMS, publish, store_city, write
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, ValidationFailed
-from gongshu.kernel.identity import sessions
-from gongshu.kernel.identity.models import Organisation, User
+from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.workflow import engine
 from gongshu.kernel.workflow.models import Case, Notification
 from gongshu.quality import objections
 from gongshu.store import service as store
-from gongshu.web.app import create_app
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -58,18 +56,6 @@ def c_en(session: Session, tmp_path: Path, db_clean: str) -> dict[str, Any]:
     """The same resource, its name item with an English label."""
     items = [{**i, "label_en": "Full name"} if i["name"] == "full_name" else i for i in ITEMS]
     return _setup(session, tmp_path, db_clean, items)
-
-
-def _browser(username: str, lang: str = "zh") -> tuple[TestClient, str]:
-    with session_scope() as s:
-        user = s.scalars(select(User).where(User.username == username)).one()
-        raw, ws = sessions.start_session(s, user, ip=None, user_agent="pytest", second_factor_done=True)
-        token = ws.csrf_token
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    if lang == "en":
-        client.cookies.set("gs_lang", "en")
-    return client, token
 
 
 def _file(c: dict[str, Any], field: str = "full_name", value: str = "章零", **kw: Any) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+from page_fixtures import page_client as _browser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, ITEMS, publish, store_city, write
@@ -21,12 +21,9 @@ from gongshu.aggregation import basedata
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.db import read_scope, session_scope
-from gongshu.kernel.identity import sessions
-from gongshu.kernel.identity.models import User
 from gongshu.kernel.policy import service as policy_service
 from gongshu.quality import recheck
 from gongshu.store import service as store
-from gongshu.web.app import create_app
 from gongshu.web.render import china
 
 # The store's items, one of them with an English label (the others have none: their name is shown).
@@ -41,17 +38,6 @@ def c(session: Session, tmp_path: Path, db_clean: str) -> dict[str, Any]:
     text = HEADER + "\n" + ROW + "\n"
     ingest_file(out["civil_clerk"], out["code"], write(tmp_path, "m.csv", text), url=db_clean)
     return out
-
-
-def _browser(username: str, lang: str = "zh") -> tuple[TestClient, str]:
-    with session_scope() as s:
-        user = s.scalars(select(User).where(User.username == username)).one()
-        raw, ws = sessions.start_session(s, user, ip=None, user_agent="pytest", second_factor_done=True)
-        csrf = ws.csrf_token
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    client.cookies.set("gs_lang", lang)
-    return client, csrf
 
 
 def _headings(html: str, code: str) -> list[str]:

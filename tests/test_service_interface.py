@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from catalog_fixtures import user
 from fastapi.testclient import TestClient
+from page_fixtures import page_client
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from store_fixtures import IDS, publish, store_city
@@ -212,15 +213,7 @@ def test_r7_api_refuses_without_grant_or_in_another_scenario_and_forwards_nothin
 
 
 def _page_client(session: Session, username: str) -> tuple[TestClient, str]:
-    from gongshu.kernel.identity import sessions
-    from gongshu.kernel.identity.models import User
-
-    who = session.scalars(select(User).where(User.username == username)).one()
-    raw, ws = sessions.start_session(session, who, ip=None, user_agent="pytest", second_factor_done=True)
-    session.commit()
-    client = TestClient(create_app())
-    client.cookies.set("gs_session", raw)
-    return client, ws.csrf_token
+    return page_client(username, session=session)
 
 
 def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority_confirms_it(

@@ -35,11 +35,27 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5  # seconds: an unreachable server fails fast
 
 
+# The refusals of a URL's form, worded alike for every caller (a caller's `texts` may still reword them).
+COMMON_TEXTS: Mapping[str, tuple[str, str, str]] = {
+    "url_invalid": ("数据库连接地址格式错误", "Malformed database URL", "url"),
+    "url_scheme": (
+        "不支持的数据库类型 {scheme}（支持 postgresql、mysql+pymysql、sqlite）",
+        "Unsupported database scheme {scheme} (postgresql, mysql+pymysql, sqlite)",
+        "url",
+    ),
+    "url_query": (
+        "连接地址须写明主机，且不得带有 {names_zh} 等参数",
+        "The URL must name its host and may not carry the parameters {names_en}",
+        "url",
+    ),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Wording:
-    """One caller's codes and messages: `texts` maps a kind of refusal (url_invalid, url_platform,
-    connect_failed…) to its Chinese and English messages (`str.format` fields allowed) and form field;
-    the code is `prefix.kind`, or `prefix.codes[kind]` when renamed."""
+    """One caller's codes and messages: `texts` maps a kind of refusal (url_platform, connect_failed…)
+    to its Chinese and English messages (`str.format` fields allowed) and form field, over
+    `COMMON_TEXTS`; the code is `prefix.kind`, or `prefix.codes[kind]` when renamed."""
 
     prefix: str
     log_label: str
@@ -50,7 +66,7 @@ class Wording:
         return f"{self.prefix}.{self.codes.get(kind, kind)}"
 
     def error(self, kind: str, details: dict[str, Any] | None = None, **fields: str) -> ValidationFailed:
-        zh, en, field = self.texts[kind]
+        zh, en, field = self.texts[kind] if kind in self.texts else COMMON_TEXTS[kind]
         return ValidationFailed(
             self.code(kind), zh.format(**fields), en.format(**fields), field=field, details=details
         )

@@ -48,17 +48,6 @@ WORDS = external_db.Wording(
     "pull",
     "pull source",
     {
-        "url_invalid": ("数据库连接地址格式错误", "Malformed database URL", "url"),
-        "url_scheme": (
-            "不支持的数据库类型 {scheme}（支持 postgresql、mysql+pymysql、sqlite）",
-            "Unsupported database scheme {scheme} (postgresql, mysql+pymysql, sqlite)",
-            "url",
-        ),
-        "url_query": (
-            "连接地址须写明主机，且不得带有 {names_zh} 等参数",
-            "The URL must name its host and may not carry the parameters {names_en}",
-            "url",
-        ),
         "url_platform": (
             "不能从平台自身的数据库拉取数据",
             "The platform's own database cannot be a pull source",
