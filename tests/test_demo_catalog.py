@@ -158,3 +158,17 @@ def test_r6_every_demo_definition_meets_the_compilation_specification(session: S
         seq[d.provider] = seq.get(d.provider, 0) + 1
         assert validate_entry(pol, entry_input(d, 1, seq[d.provider])) == [], d.name
     assert service.FIELDS  # the snapshot fields the loader's change proposals rely on
+
+
+def test_r28_every_demo_item_has_an_english_label() -> None:
+    """The English pages name the demo's items in English, not by their Chinese label or code name."""
+    from gongshu.demo.catalog import english_label
+    from gongshu.demo.sharing import EVENT_ITEMS
+
+    assert english_label("household_address") == "Household address"
+    assert english_label("employer_uscc") == "Employer USCC"
+    assert english_label("pm25") == "PM2.5"
+    for d in ALL_ENTRIES:
+        for item in entry_input(d, 1, 1).items:
+            assert item.label_en and item.label_en.isascii() and "_" not in item.label_en, (d.name, item)
+    assert all(i.get("label_en") for i in EVENT_ITEMS)

@@ -103,8 +103,28 @@ class CatalogReport:
     transfers: list[str] = field(default_factory=list)
 
 
+# Words of item names written otherwise in English labels.
+_EN_WORDS = {
+    "id": "ID",
+    "uscc": "USCC",
+    "no": "no.",
+    "aqi": "AQI",
+    "cod": "COD",
+    "pm25": "PM2.5",
+    "pm10": "PM10",
+}
+
+
+def english_label(name: str) -> str:
+    """R28: an item's English label, from its name (`household_address` → `Household address`), so that
+    the English pages name the demo's items in English."""
+    words = [_EN_WORDS.get(w, w) for w in name.split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
 def items_of(spec: str) -> list[ItemInput]:
-    """`name:中文名称:data_type:flags;…` → information items (see catalog_data)."""
+    """`name:中文名称:data_type:flags;…` → information items (see catalog_data), with English labels."""
     out: list[ItemInput] = []
     for part in spec.split(";"):
         name, label, data_type, flags = [*part.strip().split(":"), "", "", ""][:4]
@@ -113,6 +133,7 @@ def items_of(spec: str) -> list[ItemInput]:
             ItemInput(
                 name=name,
                 label_zh=label,
+                label_en=english_label(name),
                 data_type=data_type or "string",
                 is_key="k" in flags,
                 sensitivity=sensitivity,

@@ -125,12 +125,38 @@ EVENT_DAYS_AGO, SUBMIT_DAYS_AGO, CLOSE_DAYS_AGO = 20, 19, 12
 EVACUEES = 40
 SHELTERS = ["思明区滨海小学安置点", "湖里区金山中学安置点", "集美区杏林体育馆安置点", "海沧区新阳街道安置点"]
 EVENT_ITEMS: list[dict[str, Any]] = [
-    {"name": "id_number", "label_zh": "身份证号码", "data_type": "id_number", "length": 18, "is_key": True},
-    {"name": "full_name", "label_zh": "姓名", "data_type": "string", "length": 20, "sensitivity": "personal"},
-    {"name": "phone", "label_zh": "联系电话", "data_type": "string", "length": 20, "sensitivity": "personal"},
-    {"name": "shelter", "label_zh": "安置点", "data_type": "string", "length": 60},
-    {"name": "household_size", "label_zh": "随行人数", "data_type": "integer"},
-    {"name": "needs", "label_zh": "救助需求", "data_type": "string", "length": 100},
+    {
+        "name": "id_number",
+        "label_zh": "身份证号码",
+        "label_en": "ID number",
+        "data_type": "id_number",
+        "length": 18,
+        "is_key": True,
+    },
+    {
+        "name": "full_name",
+        "label_zh": "姓名",
+        "label_en": "Name",
+        "data_type": "string",
+        "length": 20,
+        "sensitivity": "personal",
+    },
+    {
+        "name": "phone",
+        "label_zh": "联系电话",
+        "label_en": "Phone",
+        "data_type": "string",
+        "length": 20,
+        "sensitivity": "personal",
+    },
+    {"name": "shelter", "label_zh": "安置点", "label_en": "Shelter", "data_type": "string", "length": 60},
+    {
+        "name": "household_size",
+        "label_zh": "随行人数",
+        "label_en": "People in the household",
+        "data_type": "integer",
+    },
+    {"name": "needs", "label_zh": "救助需求", "label_en": "Needs", "data_type": "string", "length": 100},
 ]
 
 
