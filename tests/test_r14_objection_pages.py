@@ -156,11 +156,12 @@ def test_r14_case_api_cannot_approve_an_objection(c: dict[str, Any]) -> None:
     assert _status(case_id) == "in_review"
 
 
-def test_r14_a_disputed_objection_is_not_approved_on_the_dispute_chain_without_a_correction(
+def test_r14_a_disputed_objection_is_upheld_on_the_dispute_chain_only_with_written_reasons(
     c: dict[str, Any], session: Session
 ) -> None:
-    """R14 R15: the objector disputes the refusal; the authority's coordinator may refuse again or
-    escalate, but approving would close the objection as upheld with the record unchanged: refused."""
+    """R14 R15: the objector disputes the refusal; the authority's coordinator decides on the case page. An
+    approval upholds the objection and binds the provider to correct the record, so it needs written
+    reasons; a refusal stands as before. (The provider's correction: tests/test_r14_objection_ruling.py.)"""
     org(session, "gov", "municipal_government", "市人民政府")
     coordinator = user(session, "coordinator", c["authority"], "coordinator")
     session.commit()
@@ -171,11 +172,16 @@ def test_r14_a_disputed_objection_is_not_approved_on_the_dispute_chain_without_a
         engine.escalate(s, c["citizen"], case_id, "我有户口簿为证")
     page = _browser("coordinator")[0].get(f"/cases/{case_id}").text
     assert 'data-testid="decision-form"' in page and 'data-testid="objection-panel"' in page
-    with pytest.raises(Conflict) as err, session_scope() as s:
-        engine.decide(s, coordinator, case_id, "approve", "同意异议")
-    assert err.value.code == "objection.decide_on_handling_page"
+    assert 'data-testid="objection-ruling-hint"' in page
+    with pytest.raises(ValidationFailed) as err, session_scope() as s:
+        engine.decide(s, coordinator, case_id, "approve", "")
+    assert err.value.code == "objection.ruling_reasons_required"
+    assert _status(case_id) == "in_review"
     with session_scope() as s:
         assert engine.decide(s, coordinator, case_id, "reject", "维持原决定").status == "rejected"
+    with read_scope() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and "ruling" not in case.payload
 
 
 # 2. Evidence, the claimed value, one open objection per record and item.

@@ -4,6 +4,9 @@ claim is correct, evidence. The provider's data officer handles it within the po
 `objection` workflow kind, `objection_reply` deadline): corrects the record through the store (history
 before/after, who, and the case number as the correction reference) or refuses with written reasons
 (sealed by the engine). The objector follows the case; the SLA sweep flags overdue cases to the authority.
+R15 R17 pattern: a refusal may be disputed; the authority's coordinator (or the municipal government) rules
+on the generic case page. A ruling that upholds the objection closes the case and binds the provider: its
+data officer executes it on the handling page, correcting the record to the ruled value (`execute_ruling`).
 R26: a person also sees which organisations read their data, when and for which scenario."""
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation, OrgKind, User
+from gongshu.kernel.timeutil import now
 from gongshu.kernel.workflow import engine, inbox
 from gongshu.kernel.workflow.attachments import attach
-from gongshu.kernel.workflow.hooks import on_step_done
+from gongshu.kernel.workflow.hooks import on_closed, on_step_done
 from gongshu.kernel.workflow.models import Case, Step
-from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of
+from gongshu.kernel.workflow.notify import notify, notify_followers, users_with_role
+from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of, step_label
 from gongshu.kernel.workflow.visibility import get_case
 from gongshu.quality.checks import check_column, message
 from gongshu.quality.rules import specs_of
@@ -381,12 +386,20 @@ def _decided_here(session: Session, case: Case, step: Step) -> None:
     """R14: the provider approves an objection only by correcting the record, and refuses it only with its
     reasons, both on the handling page (`correct_record`, `reject_objection`). A decision through any
     other path — the generic case page, the case API — is refused and rolls back. On the dispute chain
-    (R15 R17) a refusal or an escalation stands, but an approval still needs the record corrected."""
+    (R15 R17) the coordinator or the municipal government decides on the case page: a refusal or an
+    escalation stands, and so does an approval, which is a ruling that upholds the objection and binds the
+    provider to correct the record (`_ruled`, `execute_ruling`); it must give its written reasons."""
     if _handling.get() or step.decision not in ("approve", "reject"):
         return
-    if is_escalation_step(policy_of(session, case), step) and (
-        step.decision == "reject" or _corrected(session, case)
-    ):
+    if is_escalation_step(policy_of(session, case), step):
+        if step.decision == "approve" and not (step.reasons or "").strip():
+            raise ValidationFailed(
+                "objection.ruling_reasons_required",
+                f"裁定数据异议 {case.number} 成立（更正记录）必须填写书面理由，数据提供单位据此执行更正",
+                f"Upholding objection {case.number} (the record to be corrected) requires written reasons, "
+                "which the provider's correction follows",
+                field="reasons",
+            )
         return
     url = handling_url(case)
     raise Conflict(
@@ -399,10 +412,99 @@ def _decided_here(session: Session, case: Case, step: Step) -> None:
     )
 
 
-def _corrected(session: Session, case: Case) -> bool:
+@dataclass(frozen=True)
+class Ruling:
+    """R14 R15 R17: the ruling on a disputed objection that upheld it: who ruled (the chain's step, named
+    from the policy), when, why, the value the record is to hold, and whether the provider executed it."""
+
+    step_zh: str
+    step_en: str
+    value: str
+    reasons: str
+    ruled_at: str
+    pending: bool
+
+    def body(self, lang: str) -> str:
+        return self.step_zh if lang.startswith("zh") else self.step_en
+
+
+def ruling_of(session: Session, case: Case) -> Ruling | None:
+    """The ruling that upheld the objection on the dispute chain, if any."""
     p = case.payload
-    history = store.history(session, p["resource_code"], p["record_key"])
-    return any(h.correction_ref == case.number for h in history)
+    if p.get("ruling") != "upheld":
+        return None
+    pol = policy_of(session, case)
+    step = next(
+        (s for s in reversed(case.steps) if s.name == p.get("ruling_step") and s.state == "done"), None
+    )
+    zh, en = step_label(pol, case, step) if step is not None else (str(p.get("ruling_step")), "")
+    return Ruling(
+        step_zh=zh,
+        step_en=en or zh,
+        value=str(p.get("ruled_value") or ""),
+        reasons=(step.reasons or "") if step is not None else "",
+        ruled_at=str(p.get("ruled_at") or ""),
+        pending=ruling_pending(case),
+    )
+
+
+def ruling_pending(case: Case) -> bool:
+    """R14: the objection was upheld by a ruling and the provider has not yet corrected the record."""
+    p = case.payload
+    return case.status == "approved" and p.get("ruling") == "upheld" and "corrected_value" not in p
+
+
+def stage(session: Session, case: Case) -> str:
+    """Where an objection stands: `handling` (the provider's step), `disputed` (on the dispute chain),
+    `ruling_pending` (upheld by a ruling, the provider's correction awaited), `corrected`, `rejected`, or
+    the case's status (returned, withdrawn)."""
+    if case.status == "in_review":
+        step = active_step(case)
+        return (
+            "disputed"
+            if step is not None and is_escalation_step(policy_of(session, case), step)
+            else "handling"
+        )
+    if case.status == "approved":
+        return "ruling_pending" if ruling_pending(case) else "corrected"
+    return case.status
+
+
+@on_closed(KIND)
+def _ruled(session: Session, case: Case) -> None:
+    """R14 R15 R17: an objection approved on the dispute chain was upheld by the authority's coordination or
+    the municipal government's decision. The ruling binds the provider: the case records it (the value the
+    record is to hold: the claimed value) and the provider's data officers are told to execute it on the
+    handling page. The case itself stays closed; only the record changes, there (`execute_ruling`)."""
+    if case.status != "approved" or case.payload.get("ruling"):
+        return
+    done = [s for s in case.steps if s.state == "done"]
+    pol = policy_of(session, case)
+    if not done or not is_escalation_step(pol, done[-1]):
+        return
+    step, p = done[-1], case.payload
+    case.payload = {
+        **p,
+        "ruling": "upheld",
+        "ruled_value": p["claimed_value"],
+        "ruling_step": step.name,
+        "ruled_at": (step.decided_at or now()).isoformat(),
+    }
+    session.flush()
+    zh, en = step_label(pol, case, step)
+    item = _field_item(session, p)
+    provider = int(case.parties["provider"])
+    notify(
+        session,
+        users_with_role(session, provider, "data_officer"),
+        case,
+        "ruling_upheld",
+        f"数据异议 {case.number}《{case.title}》经{zh}裁定更正：{item_label(item, 'zh')} 应为“{p['claimed_value']}”，"
+        "请在异议处理页面执行更正",
+        f"Objection {case.number} “{case.title_in('en')}” was upheld by {en}: {item_label(item, 'en')} is to be "
+        f"“{p['claimed_value']}”; correct the record on the objection's handling page",
+        link=handling_url(case),
+    )
 
 
 def _users(session: Session, ids: set[int | None]) -> dict[int, User]:
@@ -441,6 +543,9 @@ class HistoryLine:
     correction_title_zh: str
     correction_title_en: str
     correction_note: str
+    # R14 R15 R17: the ruling the correction executed (the chain's step that upheld the objection), if any.
+    ruling_zh: str = ""
+    ruling_en: str = ""
 
     def org(self, lang: str) -> str:
         return self.org_zh if lang.startswith("zh") else self.org_en
@@ -448,12 +553,16 @@ class HistoryLine:
     def correction_title(self, lang: str) -> str:
         return self.correction_title_zh if lang.startswith("zh") else self.correction_title_en
 
+    def ruling(self, lang: str) -> str:
+        return self.ruling_zh if lang.startswith("zh") else self.ruling_en
+
 
 def _history(session: Session, code: str, record_key: str, items: list[dict[str, Any]]) -> list[HistoryLine]:
     events = store.history(session, code, record_key)
     users = _users(session, {e.actor_user_id for e in events})
     refs = {e.correction_ref for e in events if e.correction_ref}
     cases = {c.number: c for c in session.scalars(select(Case).where(Case.number.in_(refs)))} if refs else {}
+    rulings = {number: ruling_of(session, c) for number, c in cases.items()}
     out = []
     for e in events:
         before, after = e.before or {}, e.after or {}
@@ -465,6 +574,7 @@ def _history(session: Session, code: str, record_key: str, items: list[dict[str,
         user = users.get(e.actor_user_id) if e.actor_user_id is not None else None
         org = user.organisation if user is not None else None
         case = cases.get(e.correction_ref or "")
+        ruling = rulings.get(e.correction_ref or "")
         out.append(
             HistoryLine(
                 at=e.at,
@@ -478,6 +588,8 @@ def _history(session: Session, code: str, record_key: str, items: list[dict[str,
                 correction_title_zh=case.title if case else "",
                 correction_title_en=case.title_in("en") if case else "",
                 correction_note=str(case.payload.get("correction_note") or "") if case else "",
+                ruling_zh=ruling.body("zh") if ruling else "",
+                ruling_en=ruling.body("en") if ruling else "",
             )
         )
     return out
@@ -513,13 +625,16 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         "item_label": item_label,
         "entry": find_entry(session, p["resource_code"]),
         "history": _history(session, p["resource_code"], p["record_key"], list(res.items)),
+        "stage": stage(session, case),
+        "ruling": ruling_of(session, case),
     }
 
 
 def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
     """R14: what the generic case page shows of an objection, to the objector and the provider alike: the
     record (resource name and key), the item, the value recorded and the value claimed, the explanation,
-    the evidence and the outcome; the link to the handling page for the provider's data officer."""
+    the evidence and the outcome — with a ruling on dispute, whether the provider has executed it yet, which
+    the authority supervises here; the link to the handling page for the provider's data officer."""
     p = case.payload
     item = _field_item(session, p)
     entry = find_entry(session, p["resource_code"])
@@ -534,11 +649,14 @@ def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
         "entry": entry,
         "handling_url": handling_url(case) if handler else "",
         "decided_elsewhere": not on_chain,
+        "stage": stage(session, case),
+        "ruling": ruling_of(session, case),
     }
 
 
 def my_objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
-    """R14: the objections the account filed, newest first, with the item they were about."""
+    """R14: the objections the account filed, newest first, with the item they were about and where each
+    stands (`stage`: a ruling that upheld it may still await the provider's correction)."""
     if actor.org_id is None:
         return []
     cases = session.scalars(
@@ -555,6 +673,7 @@ def my_objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
                 "p": p,
                 "item": _field_item(session, p),
                 "entry": find_entry(session, p["resource_code"]),
+                "stage": stage(session, case),
             }
         )
     return out
@@ -590,22 +709,23 @@ def _correction_refused(rule: tuple[str, str, str] | None, batch_id: Any = None)
     )
 
 
-def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note: str = "") -> Case:
-    """R14: the provider's data officer corrects the record through the store (incremental one-row batch:
-    history before/after, who, correction reference = case number), then approves the case."""
+def _require_handler(actor: Actor, case: Case, zh: str, en: str) -> None:
+    if not actor.has_role("data_officer", int(case.parties["provider"])):
+        raise Forbidden(
+            "objection.not_handler",
+            f"只有数据提供单位的数据管理员可以{zh}",
+            f"Only the provider's data officer may {en}",
+        )
+
+
+def _store_correction(
+    actor: Actor, p: dict[str, Any], number: str, new: str
+) -> tuple[dict[str, Any], str | None]:
+    """R13 R14: correct the record's item to `new` through the store: an incremental one-row batch, checked
+    like any other (a refused value names the rule and changes nothing), its history holding before/after,
+    who, and the objection's case number as the correction reference; the batch is audited by the store.
+    Returns the batch report and the value before."""
     with read_scope() as s:
-        case = _objection_case(s, actor, case_id)
-        if case.status != "in_review":
-            raise Conflict(
-                "objection.closed", f"异议 {case.number} 已办结", f"Objection {case.number} is closed"
-            )
-        if not actor.has_role("data_officer", int(case.parties["provider"])):
-            raise Forbidden(
-                "objection.not_handler",
-                "只有数据提供单位的数据管理员可以更正",
-                "Only the provider's data officer may correct the record",
-            )
-        p, number = dict(case.payload), case.number
         res = store.get_resource(s, p["resource_code"])
         rows = store.rows(s, p["resource_code"], key=p["record_key"], limit=1)
         if not rows:
@@ -613,12 +733,11 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
                 "objection.record_unknown", "被异议的记录已不存在", "The record objected to no longer exists"
             )
         columns = [i["name"] for i in res.items]
-        item = next((i for i in res.items if i["name"] == p["field"]), {"name": p["field"]})
-        new = (value if value is not None else p["claimed_value"]).strip()
         problem = value_problem(s, p["resource_code"], p["field"], new)
         if problem is not None:
             raise _correction_refused(problem)
     row = {c: _text(rows[0].get(c)) for c in columns}
+    before = row[p["field"]]
     row[p["field"]] = new
     batch = pa.RecordBatch.from_arrays([pa.array([row[c]], pa.string()) for c in columns], names=columns)
     src = Source(columns, "utf-8", "jsonl", iter([(batch, np.array([1], dtype=np.int64))]))
@@ -634,6 +753,32 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
     if report.get("refused"):
         with read_scope() as s:
             raise _correction_refused(_refused_rule(s, report.get("id"), p["field"]), report.get("id"))
+    return report, before
+
+
+def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note: str = "") -> Case:
+    """R14: the provider's data officer corrects the record through the store (incremental one-row batch:
+    history before/after, who, correction reference = case number), then approves the case. Not while the
+    objection is disputed (R15 R17): the chain rules, and a ruling that upholds it is executed with
+    `execute_ruling`."""
+    with read_scope() as s:
+        case = _objection_case(s, actor, case_id)
+        if case.status != "in_review":
+            raise Conflict(
+                "objection.closed", f"异议 {case.number} 已办结", f"Objection {case.number} is closed"
+            )
+        _require_handler(actor, case, "更正", "correct the record")
+        if stage(s, case) == "disputed":
+            raise Conflict(
+                "objection.disputed",
+                f"异议 {case.number} 正在争议处理中，由主管部门协调或市人民政府决定；裁定更正后由数据提供单位在异议处理页面执行",
+                f"Objection {case.number} is disputed: the authority coordinates or the municipal government "
+                "decides; if the ruling upholds it, the provider executes the correction on the handling page",
+            )
+        p, number = dict(case.payload), case.number
+        item = _field_item(s, p)
+    new = (value if value is not None else p["claimed_value"]).strip()
+    _store_correction(actor, p, number, new)
     with session_scope() as s, _deciding():
         text = note.strip()
         reasons = f"已更正：{item_label(item, 'zh')} = {new}" + (f"；{text}" if text else "")
@@ -641,6 +786,85 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
         case.payload = {**case.payload, "corrected_value": new, "correction_note": text}
         s.flush()
         return engine.decide(s, actor, case_id, "approve", reasons)
+
+
+def _executed(number: str) -> Conflict:
+    return Conflict(
+        "objection.ruling_executed",
+        f"异议 {number} 的裁定更正已经执行",
+        f"The ruling on objection {number} has already been executed",
+    )
+
+
+def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note: str = "") -> Case:
+    """R14 R15 R17: the provider's data officer executes a ruling that upheld the objection: the record is
+    corrected through the store to the ruled value — no other — with the same history as any correction
+    (before/after, who, the case number), and audited. The case, closed by the ruling, is not decided
+    again; its payload records the correction. Executed once; nobody but the provider's data officer may."""
+    with read_scope() as s:
+        case = _objection_case(s, actor, case_id)
+        _require_handler(actor, case, "执行裁定更正", "execute the ruling's correction")
+        p, number = dict(case.payload), case.number
+        if p.get("ruling") != "upheld" or case.status != "approved":
+            raise Conflict(
+                "objection.no_ruling",
+                f"异议 {number} 没有裁定更正",
+                f"Objection {number} has no ruling that upholds it",
+            )
+        if not ruling_pending(case):
+            raise _executed(number)
+        ruled = str(p["ruled_value"])
+        if value is not None and value.strip() and value.strip() != ruled:
+            raise ValidationFailed(
+                "objection.ruled_value_only",
+                f"只能按裁定更正为“{ruled}”",
+                f"The record can only be corrected to the ruled value “{ruled}”",
+                field="value",
+            )
+        ruling = ruling_of(s, case)
+        item = _field_item(s, p)
+    report, before = _store_correction(actor, p, number, ruled)
+    text = note.strip()
+    with session_scope() as s:
+        case = get_case(s, actor, case_id, for_update=True)
+        if not ruling_pending(case):  # executed meanwhile by another officer: the record holds it already
+            raise _executed(number)
+        case.payload = {
+            **case.payload,
+            "corrected_value": ruled,
+            "correction_note": text,
+            "corrected_at": now().isoformat(),
+        }
+        s.flush()
+        record(
+            s,
+            actor,
+            "objection.ruling_executed",
+            object_type="case",
+            object_id=case.id,
+            detail={
+                "number": number,
+                "resource_code": p["resource_code"],
+                "field": p["field"],
+                "before": before,
+                "after": ruled,
+                "batch_id": report.get("id"),
+                "ruling_step": p.get("ruling_step"),
+                "note": text,
+            },
+        )
+        body_zh = ruling.body("zh") if ruling else ""
+        body_en = ruling.body("en") if ruling else ""
+        notify_followers(
+            s,
+            case,
+            "ruling_executed",
+            f"数据异议 {number}《{case.title}》已按{body_zh}裁定更正：{item_label(item, 'zh')} = {ruled}",
+            f"Objection {number} “{case.title_in('en')}” was corrected as ruled by {body_en}: "
+            f"{item_label(item, 'en')} = {ruled}",
+            exclude=actor.user_id,
+        )
+        return case
 
 
 def reject_objection(session: Session, actor: Actor, case_id: int, reasons: str) -> Case:

@@ -158,13 +158,16 @@ def handling_page(request: Request, actor: LoggedIn, case_id: int) -> HTMLRespon
 
 @router.post("/data/objections/{case_id}", dependencies=Protected)
 async def handling_submit(request: Request, actor: LoggedIn, case_id: int) -> Response:
-    """R14: correct the record (then the case is approved) or refuse with written reasons."""
+    """R14: correct the record (then the case is approved) or refuse with written reasons; after a ruling
+    that upheld the objection on dispute (R15 R17), correct the record to the ruled value."""
     data = await request.form()
     action = str(data.get("action") or "")
     try:
+        value = str(data.get("value") or "").strip() or None
         if action == "correct":
-            value = str(data.get("value") or "").strip() or None
             objections.correct_record(actor, case_id, value=value, note=str(data.get("reasons") or ""))
+        elif action == "execute_ruling":
+            objections.execute_ruling(actor, case_id, value=value, note=str(data.get("reasons") or ""))
         else:
             with session_scope() as s:
                 objections.reject_objection(s, actor, case_id, str(data.get("reasons") or ""))
