@@ -179,7 +179,7 @@ def look_up(session: Session, actor: Actor, kind: str, identifier: str) -> list[
             field=data_type,
         )
     key = check.normalized
-    found = []
+    found: list[dict[str, Any]] = []
     for entry in published_entries(session, subject_kind=subject_kind):
         key_name = key_item(entry)
         key_type = next((i.data_type for i in entry.items if i.name == key_name), None)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -133,7 +133,7 @@ def _frame(out: BinaryIO, message: Any) -> None:
     out.flush()
 
 
-def _read_frame(inp: BinaryIO) -> Any:
+def _read_frame(inp: IO[bytes]) -> Any:
     head = inp.read(8)
     if len(head) < 8:
         raise EOFError

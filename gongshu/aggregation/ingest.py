@@ -42,7 +42,8 @@ from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
 from gongshu.quality import transforms
-from gongshu.quality.rules import RuleSpec, specs_of
+from gongshu.quality.rules import specs_of
+from gongshu.quality.rulespec import RuleSpec
 from gongshu.store import batches
 from gongshu.store import service as store
 from gongshu.store.loader import Loader

@@ -73,7 +73,7 @@ def _csv_error(exc: pa.ArrowInvalid, offset: int = 0) -> ValidationFailed:
 
 def _header(path: Path, enc: str) -> list[str]:
     with path.open("rb") as fh:
-        text = Transcoder(fh, enc).read(SAMPLE).decode("utf-8", "replace")  # type: ignore[union-attr]
+        text = Transcoder(fh, enc).read(SAMPLE).decode("utf-8", "replace")
     line = text.split("\n", 1)[0].rstrip("\r")
     names = [c.strip().lstrip("\ufeff") for c in next(csv.reader([line]), [])]
     if not any(names):
@@ -228,7 +228,7 @@ def read_xlsx(path: Path, batch_rows: int = BATCH_ROWS) -> Source:
 def read_jsonl(path: Path, encoding: str | None = None, batch_rows: int = BATCH_ROWS) -> Source:
     """R7: JSON Lines, one object a line; the first object's keys are the columns."""
     fh, enc = open_bytes(path, encoding)
-    text = io.TextIOWrapper(Transcoder(fh, enc), encoding="utf-8")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(Transcoder(fh, enc), encoding="utf-8")  # type: ignore[type-var]
     lines = enumerate(text, start=1)
 
     def parsed() -> Iterator[tuple[int, dict[str, Any]]]:

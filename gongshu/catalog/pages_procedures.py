@@ -80,7 +80,7 @@ def transfer_new_page(request: Request, actor: LoggedIn) -> HTMLResponse:
 @router.post("/transfers/new", response_class=HTMLResponse, dependencies=Protected)
 async def transfer_new_submit(request: Request, actor: LoggedIn) -> Response:
     raw = await request.form()
-    form = {
+    form: dict[str, Any] = {
         "entry_codes": [str(v) for v in raw.getlist("entry_codes")],
         "receiving_org_code": str(raw.get("receiving_org_code") or ""),
         "reasons": str(raw.get("reasons") or ""),

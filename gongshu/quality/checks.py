@@ -74,7 +74,8 @@ _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 def _part(values: pa.Array, start: int, stop: int) -> npt.NDArray[np.int64]:
     text = pc.utf8_slice_codeunits(values, start, stop)
-    return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+    out: npt.NDArray[np.int64] = pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _real_instants(values: pa.Array, shaped: pa.Array) -> npt.NDArray[np.bool_]:
@@ -108,7 +109,7 @@ def _type_check(data_type: str, values: pa.Array, present: pa.Array, errors: Err
     elif data_type in ("id_number", "uscc"):
         check = check_id_numbers(values) if data_type == "id_number" else check_usccs(values)
         present_np = present.to_numpy(zero_copy_only=False)
-        codes = np.where(present_np & ~check.valid, check.error_code, None)
+        codes = np.where(present_np & ~check.valid, check.error_code, None)  # type: ignore[call-overload]
         free = errors == None  # noqa: E711
         errors[free] = codes[free]
 

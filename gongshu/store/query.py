@@ -240,8 +240,10 @@ def _condition(binder: _Binder, item: dict[str, Any], flt: Filter) -> ColumnElem
     if col is None:
         return None
     if flt.op == "eq":
-        return col == bound
-    return getattr(col, RANGE[flt.op])(bound)  # type: ignore[no-any-return]
+        equal: ColumnElement[bool] = col == bound
+        return equal
+    compared: ColumnElement[bool] = getattr(col, RANGE[flt.op])(bound)
+    return compared
 
 
 def _row_filter(binder: _Binder, by_name: dict[str, dict[str, Any]], rf: dict[str, list[Any]]) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, cast, func, select
+from sqlalchemy import CursorResult, Table, Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
@@ -462,7 +462,8 @@ def purge_rows(session: Session, resource_code: str, *, reason: str) -> int:
     """R21: delete every record of a resource (security treatment by deletion); one history entry records
     the deletion, and earlier history and quarantine lose their values."""
     res = get_resource(session, resource_code)
-    deleted = session.execute(table_of(res).delete()).rowcount or 0
+    result: CursorResult[Any] = session.execute(table_of(res).delete())  # type: ignore[assignment]
+    deleted = result.rowcount or 0
     res.row_count = 0
     _scrub_history_and_quarantine(session, resource_code, None, {})
     session.add(
