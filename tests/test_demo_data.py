@@ -93,6 +93,12 @@ def test_r14_demo_person_sees_own_records_and_has_an_objection_waiting(db_clean:
         case = s.get(Case, case_id)
         assert case is not None and case.kind == "objection" and case.status == "in_review"
         assert case.payload["field"] == "household_address" and case.payload["claimed_value"]
+        company = s.scalar(select(User).where(User.username == "lujiang_tech"))
+        assert company is not None  # the demo's companies find their registration too (by USCC)
+        theirs = my_data(s, build_actor(s, company))
+        assert [(d["entry"].name, d["rows"][0]["enterprise_name"]) for d in theirs] == [
+            (data.ENTERPRISES, "厦门鹭江数据科技有限公司")
+        ]
 
 
 def _free_port() -> int:

@@ -126,6 +126,14 @@ def city_residents() -> list[tuple[str, str, str, dt.date, str]]:
     return out
 
 
+def city_companies() -> list[tuple[str, str]]:
+    """The demo city's company accounts (鹭江数据科技, 海西物流) as (USCC, name), so that their own records
+    (R14) are in the legal-person base: what they see under "my data" and object to."""
+    from gongshu.demo.city import COMPANIES as ACCOUNTS
+
+    return [(make_uscc(prefix[:17]), name) for _username, name, prefix in ACCOUNTS]
+
+
 def _population_rows(
     people: list[tuple[str, str, str, dt.date, str]], rnd: random.Random
 ) -> Iterator[list[object]]:
@@ -182,11 +190,14 @@ def _marriage_rows(
 def _enterprise_rows(
     n: int, rnd: random.Random, people: list[tuple[str, str, str, dt.date, str]]
 ) -> Iterator[list[object]]:
+    accounts = city_companies()
     for i in range(n):
         region = rnd.choice(list(DISTRICTS))
         uscc = make_uscc(f"91{region}MA{i:07d}")
         trade = rnd.choice(TRADES)
         name = f"厦门{rnd.choice(SURNAMES)}{rnd.choice(GIVEN_MALE)}{trade[:2]}{rnd.choice(TYPES)}"
+        if i < len(accounts):  # the company accounts' own registrations come first
+            uscc, name = accounts[i]
         yield [
             uscc,
             name,
