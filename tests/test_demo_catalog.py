@@ -172,3 +172,16 @@ def test_r28_every_demo_item_has_an_english_label() -> None:
         for item in entry_input(d, 1, 1).items:
             assert item.label_en and item.label_en.isascii() and "_" not in item.label_en, (d.name, item)
     assert all(i.get("label_en") for i in EVENT_ITEMS)
+
+
+def test_r17_demo_organisation_conditions_name_real_organisations() -> None:
+    """An organisations condition (R17) is checked against the applicant's name: the demo's must list the
+    city's organisations by name, so that a listed department's application passes the check."""
+    from gongshu.demo.catalog_data import SHARING_CONDITIONS
+    from gongshu.demo.city import ALL_ORGS
+
+    names = {o.name_zh for o in ALL_ORGS}
+    listed = [
+        v for kind, text in SHARING_CONDITIONS["orgs"] if kind == "organisations" for v in text.split("、")
+    ]
+    assert listed and set(listed) <= names and "厦门市公安局" in listed

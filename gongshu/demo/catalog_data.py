@@ -18,7 +18,8 @@ LEGAL = "uscc:统一社会信用代码:uscc:k"
 # R17: sharing conditions, by preset.
 SHARING_CONDITIONS: dict[str, list[tuple[str, str]]] = {
     "scenario": [("scenario", "仅用于政务服务“一件事一次办”中的身份核验与材料免提交")],
-    "orgs": [("organisations", "仅限公安、法院、检察院及民政、人力资源和社会保障部门依法定职责使用")],
+    # The organisations condition names the organisations (R17 checks the applicant against the list).
+    "orgs": [("organisations", "厦门市公安局、厦门市民政局、厦门市人力资源和社会保障局")],
     "key": [("key_municipal_work", "仅用于市委市政府部署的民生保障和基层治理重点工作")],
     "system": [
         ("cross_department_system", "仅限接入市一体化政务服务平台、城市运行管理服务平台使用"),
