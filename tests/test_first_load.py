@@ -16,6 +16,7 @@ from store_fixtures import HEADER, IDS, publish, store_city, write
 
 from gongshu.aggregation.checker import Reopen, row_hash
 from gongshu.aggregation.ingest import ingest_file
+from gongshu.kernel import config
 from gongshu.kernel.access.grants import create_grant
 from gongshu.kernel.access.service import DataDecision
 from gongshu.kernel.db import get_engine, read_scope, session_scope
@@ -161,8 +162,14 @@ def test_r19_a_stream_gets_a_first_load_as_one_event_without_records(
 
 
 def test_r19_a_db_table_follower_takes_the_rows_whole_after_a_first_load(
-    db_clean: str, session: Session, c: dict[str, Any], code: str, tmp_path: Path
+    db_clean: str,
+    session: Session,
+    c: dict[str, Any],
+    code: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(config.get_settings(), "external_sqlite_dirs", [tmp_path])  # R19: SQLite targets here
     g = create_grant(
         session,
         SYSTEM,

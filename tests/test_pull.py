@@ -22,6 +22,7 @@ from store_fixtures import IDS, publish, store_city
 
 from gongshu.aggregation import pull
 from gongshu.aggregation.pull_models import PullSource
+from gongshu.kernel import config
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
@@ -61,6 +62,18 @@ def _ddl(kind: str, name: str = "src") -> str:
 
 def _row(i: int, name: str, at: str) -> str:
     return f"INSERT INTO src VALUES ('{IDS[i]}', '{name}', '2024-01-0{i + 1}', {i}, 2.50, TRUE, '{at}')"
+
+
+@pytest.fixture(autouse=True)
+def _external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """R7 R26: SQLite files outside the platform are read only in the configured folders: here the
+    test's own folder, and the folder holding the data folder (so that the platform-database and
+    data-folder checks are still reached inside an allowed folder)."""
+    monkeypatch.setenv("GONGSHU_EXTERNAL_SQLITE_DIRS", os.pathsep.join([str(tmp_path), str(data_dir.parent)]))
+    config.reset_settings()
+    yield
+    monkeypatch.delenv("GONGSHU_EXTERNAL_SQLITE_DIRS")
+    config.reset_settings()
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])

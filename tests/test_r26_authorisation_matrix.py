@@ -26,7 +26,7 @@ from store_fixtures import HEADER, publish, store_city, write
 
 from gongshu.aggregation import interface
 from gongshu.aggregation.ingest import ingest_file
-from gongshu.kernel import db, timeutil
+from gongshu.kernel import config, db, timeutil
 from gongshu.kernel.access.grants import create_grant, revoke_grant
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.audit.models import AuditEntry
@@ -123,6 +123,9 @@ def _login(username: str) -> TestClient:
 @pytest.fixture(scope="module")
 def w(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("matrix")
+    sqlite_dirs = pytest.MonkeyPatch()  # R19: the consumers' SQLite files are written in `tmp` only
+    sqlite_dirs.setenv("GONGSHU_EXTERNAL_SQLITE_DIRS", str(tmp))
+    config.reset_settings()
     _clean(db_url)
     seed(db_url)
     up = Upstream()
@@ -280,6 +283,8 @@ def w(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     yield c
     up.close()
     timeutil.freeze(None)
+    sqlite_dirs.undo()
+    config.reset_settings()
 
 
 # ---- helpers -------------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ it pulls from (R7, read) and a consumer's database it delivers a table into (R19
 Such a URL is never the platform's own database, however it is spelled (SQLite `file:` URIs, query
 parameters, relative paths, `..`, symbolic and hard links, aliases of the same server), nor a file of the
 platform's data folder (keys, attachments); a server connection is checked again, after connecting, by the
-identity its server gives, and a SQLite connection by the file it opened. A driver's failure becomes a
-stable code with a Chinese and an English message: its text (which names internal hosts and ports) is only
-logged. Each caller brings its own codes and messages (`Wording`)."""
+identity its server gives, and a SQLite connection by the file it opened. A SQLite file is accepted only
+inside the folders configured for external databases (`external_sqlite_dirs`, by default
+`<data folder>-external`): deny by default, checked before the file is looked at, so that a URL cannot
+probe the server's files. A driver's failure becomes a stable code with a Chinese and an English message:
+its text (which names internal hosts and ports) is only logged. Each caller brings its own codes and
+messages (`Wording`)."""
 
 from __future__ import annotations
 
@@ -46,6 +49,11 @@ COMMON_TEXTS: Mapping[str, tuple[str, str, str]] = {
     "url_query": (
         "连接地址须写明主机，且不得带有 {names_zh} 等参数",
         "The URL must name its host and may not carry the parameters {names_en}",
+        "url",
+    ),
+    "sqlite_outside_dirs": (
+        "SQLite 数据库文件须位于平台为外部数据库指定的文件夹内：{dirs_zh}",
+        "A SQLite database file must lie inside a folder set aside for external databases: {dirs_en}",
         "url",
     ),
 }
@@ -94,8 +102,8 @@ def parse_url(
 ) -> URL:
     """A SQLAlchemy URL of an accepted scheme, never the platform's own database (`platform_urls`, with the
     configured one) nor a file of its data folder. A SQLite database is returned as the real path of its
-    file: an existing file for a source (read), an existing file or a new one in an existing folder for a
-    `target` (written; see `sqlite_target_path`). `same_server` stands in for `same_server_database`."""
+    file, inside the folders of external databases: an existing file for a source (read), an existing file
+    or a new one in an existing folder for a `target` (written; see `sqlite_target_path`). `same_server` stands in for `same_server_database`."""
     try:
         url = make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
@@ -198,10 +206,36 @@ def _refuse_platform_file(path: Path, own: Sequence[str], words: Wording, *, tar
         raise words.error("url_data_dir")
 
 
+def external_sqlite_dirs() -> list[Path]:
+    """R7 R19: the folders in which SQLite files outside the platform may be read or written, as configured
+    (`Settings.external_sqlite_dirs`; by default `<data folder>-external`)."""
+    return get_settings().resolved_external_sqlite_dirs()
+
+
+def _refuse_outside_dirs(path: Path, words: Wording) -> None:
+    """R7 R19 R26 security, deny by default: a SQLite file (a real path: symbolic links, `..` and relative
+    paths resolved) lies inside one of the folders of external databases, each compared by its own real
+    path; the folder itself is no file. Checked before anything else looks at the file, so that a path
+    outside the folders gets the same refusal whether or not it exists (a pull source or delivery target
+    form does not tell which files the server holds). The message names only the configured folders; with
+    none configured, no SQLite file is accepted."""
+    folders = external_sqlite_dirs()
+    if any(real(str(folder)) in path.parents for folder in folders):
+        return
+    shown = [str(folder) for folder in folders]
+    raise words.error(
+        "sqlite_outside_dirs",
+        dirs_zh="、".join(shown) if shown else "无（本平台不接受 SQLite 数据库文件）",
+        dirs_en=", ".join(shown) if shown else "none (this platform accepts no SQLite database file)",
+    )
+
+
 def sqlite_source_path(url: URL, own: Sequence[str], words: Wording) -> Path:
-    """R7: the real path of a SQLite source (read): an existing regular file, neither the platform's
-    database nor inside its data folder."""
+    """R7: the real path of a SQLite source (read): an existing regular file inside the folders of external
+    databases (R26: checked first, see `_refuse_outside_dirs`), neither the platform's database nor inside
+    its data folder."""
     path = _plain_sqlite(url, words)
+    _refuse_outside_dirs(path, words)
     if not path.is_file():
         raise words.error("sqlite_missing")
     _refuse_platform_file(path, own, words, target=False)
@@ -209,12 +243,14 @@ def sqlite_source_path(url: URL, own: Sequence[str], words: Wording) -> Path:
 
 
 def sqlite_target_path(url: URL, own: Sequence[str], words: Wording) -> Path:
-    """R19: the real path of a SQLite target (written). A target may be a file still to be created — the
-    platform creates it at the first sync — but only in a folder that exists, can be written, and lies
-    outside the data folder; an existing target is a regular file with no other name (a hard link could
+    """R19: the real path of a SQLite target (written), inside the folders of external databases (R26:
+    checked first, see `_refuse_outside_dirs` — never any folder of the server the platform may write to).
+    A target may be a file still to be created — the platform creates it at the first sync — but only in a
+    folder that exists, can be written, and lies outside the data folder; an existing target is a regular file with no other name (a hard link could
     make a file of the data folder writable from outside). Never the platform's database nor its
     companion files (`-wal`, `-shm`, `-journal`)."""
     path = _plain_sqlite(url, words)
+    _refuse_outside_dirs(path, words)
     _refuse_platform_file(path, own, words, target=True)
     if path.exists():
         if not path.is_file():
@@ -318,7 +354,8 @@ def connect(
     target: bool = False,
 ) -> Connection:
     """A connection refused when it reached the platform's own database: a server's by the identity it
-    gives (`identity`, the platform's), a SQLite one by the file it opened (checked as when parsed)."""
+    gives (`identity`, the platform's), a SQLite one by the file it opened (checked as when parsed: inside
+    the folders of external databases, not the platform's database nor in its data folder)."""
     try:
         conn = engine.connect()
     except (SQLAlchemyError, NoSuchModuleError, OSError) as exc:
@@ -327,6 +364,7 @@ def connect(
         if conn.dialect.name == "sqlite":
             opened = _sqlite_opened(conn)
             if opened is not None:
+                _refuse_outside_dirs(opened, words)
                 own = platform_urls_with_configured(platform_urls)
                 _refuse_platform_file(opened, own, words, target=target)
         elif identity is not None and server_identity(conn) == identity:

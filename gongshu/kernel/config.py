@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,31 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     stream_poll_seconds: float = 0.2
     stream_heartbeat_seconds: float = 5.0
+    external_sqlite_dirs: Annotated[list[Path] | None, NoDecode] = None
+    """R7 R19 R26: the folders in which SQLite files outside the platform may be read (a department's
+    database, pulled from) or written (a consumer's database, delivered into); a SQLite URL whose real path
+    lies in none of them is refused. Unset: one folder, `<data folder>-external` beside the data folder
+    (`resolved_external_sqlite_dirs`). GONGSHU_EXTERNAL_SQLITE_DIRS lists folders separated by `:` or as a
+    JSON array; set empty, no SQLite file is accepted."""
+
+    @field_validator("external_sqlite_dirs", mode="before")
+    @classmethod
+    def _split_folders(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return json.loads(value)
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    def resolved_external_sqlite_dirs(self) -> list[Path]:
+        """R7 R19: the folders of external SQLite files, as configured (absolute), or by default the
+        sibling of the data folder named after it with "-external" appended (where the demo keeps its
+        stand-in department databases, `gongshu.demo.external.external_dir`)."""
+        if self.external_sqlite_dirs is None:
+            data = Path(os.path.realpath(self.data_dir))
+            return [data.parent / f"{data.name}-external"]
+        return [Path(os.path.abspath(folder)) for folder in self.external_sqlite_dirs]
 
     def resolved_database_url(self) -> str:
         if self.database_url:
