@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from catalog_fixtures import city, marriage, user
 from sqlalchemy.orm import Session
 
 from gongshu.catalog import service as catalog
 from gongshu.catalog.models import CatalogEntry
+from gongshu.kernel import config
 from gongshu.kernel.identifiers.checks import make_id_number
 from gongshu.kernel.workflow import engine
 
@@ -58,3 +62,15 @@ def store_city(session: Session) -> dict[str, Any]:
     c["civil_clerk"] = user(session, "civil_clerk", c["civil"], "data_officer")
     session.commit()
     return c
+
+
+@pytest.fixture()
+def external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """R7 R19 R26: SQLite files outside the platform are read and written only in the configured folders:
+    here the test's own folder, and the folder holding the data folder (so that the platform-database and
+    data-folder checks are still reached inside an allowed folder)."""
+    monkeypatch.setenv("GONGSHU_EXTERNAL_SQLITE_DIRS", os.pathsep.join([str(tmp_path), str(data_dir.parent)]))
+    config.reset_settings()
+    yield
+    monkeypatch.delenv("GONGSHU_EXTERNAL_SQLITE_DIRS")
+    config.reset_settings()

@@ -19,11 +19,10 @@ from page_fixtures import page_client
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-from store_fixtures import HEADER, IDS, publish, store_city, write
+from store_fixtures import HEADER, IDS, external_sqlite_dirs, publish, store_city, write  # noqa: F401
 
 from gongshu.aggregation import external_db
 from gongshu.aggregation.ingest import ingest_file
-from gongshu.kernel import config
 from gongshu.kernel.access.grants import create_grant, revoke_grant
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.config import get_settings
@@ -44,16 +43,7 @@ SECRET = "Pw-" + uuid.uuid4().hex[:10]
 GRANTED = ["id_number", "full_name", "registered_on", "allowance", "active"]  # not `children`
 
 
-@pytest.fixture(autouse=True)
-def _external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """R19 R26: SQLite files outside the platform are written only in the configured folders: here the
-    test's own folder, and the folder holding the data folder (so that the platform-database and
-    data-folder checks are still reached inside an allowed folder)."""
-    monkeypatch.setenv("GONGSHU_EXTERNAL_SQLITE_DIRS", os.pathsep.join([str(tmp_path), str(data_dir.parent)]))
-    config.reset_settings()
-    yield
-    monkeypatch.delenv("GONGSHU_EXTERNAL_SQLITE_DIRS")
-    config.reset_settings()
+pytestmark = pytest.mark.usefixtures("external_sqlite_dirs")
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])

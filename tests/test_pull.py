@@ -18,11 +18,10 @@ from page_fixtures import page_client
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-from store_fixtures import IDS, publish, store_city
+from store_fixtures import IDS, external_sqlite_dirs, publish, store_city  # noqa: F401
 
 from gongshu.aggregation import pull
 from gongshu.aggregation.pull_models import PullSource
-from gongshu.kernel import config
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
@@ -64,16 +63,7 @@ def _row(i: int, name: str, at: str) -> str:
     return f"INSERT INTO src VALUES ('{IDS[i]}', '{name}', '2024-01-0{i + 1}', {i}, 2.50, TRUE, '{at}')"
 
 
-@pytest.fixture(autouse=True)
-def _external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """R7 R26: SQLite files outside the platform are read only in the configured folders: here the
-    test's own folder, and the folder holding the data folder (so that the platform-database and
-    data-folder checks are still reached inside an allowed folder)."""
-    monkeypatch.setenv("GONGSHU_EXTERNAL_SQLITE_DIRS", os.pathsep.join([str(tmp_path), str(data_dir.parent)]))
-    config.reset_settings()
-    yield
-    monkeypatch.delenv("GONGSHU_EXTERNAL_SQLITE_DIRS")
-    config.reset_settings()
+pytestmark = pytest.mark.usefixtures("external_sqlite_dirs")
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
