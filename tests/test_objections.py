@@ -74,8 +74,8 @@ def test_r14_objection_opens_a_case_with_evidence_on_the_five_day_clock(c: dict[
     with read_scope() as s:
         case = objections.get_case(s, c["citizen"], case_id)
         assert case.kind == "objection" and case.number.startswith("YY-")
-        # R28: the entry's English name; the item has no English label, so its name
-        assert case.title_en == "Marriage registration: objection to full_name"
+        # R28: the entry's English name; the item has no English label, so its Chinese label
+        assert case.title_en == "Marriage registration: objection to 姓名"
         assert case.parties == {"provider": c["civil"].id}
         step = case.steps[0]
         assert step.working_days == 5 and step.assignee_org_id == c["civil"].id
@@ -146,7 +146,7 @@ def test_r14_r26_pages_my_data_objection_handling_and_my_reads(c: dict[str, Any]
         follow_redirects=False,
     )
     assert sent.status_code == 303, sent.text
-    case_id = int(sent.headers["location"].rsplit("/", 1)[-1])
+    case_id = int(sent.headers["location"].rsplit("=", 1)[-1])
     officer, csrf2 = _browser("civil_clerk")
     handling = officer.get(f"/data/objections/{case_id}")
     assert handling.status_code == 200 and "章零" in handling.text
@@ -166,7 +166,7 @@ def test_r14_r26_pages_my_data_objection_handling_and_my_reads(c: dict[str, Any]
             .select_from(AuditEntry)
             .where(AuditEntry.actor_user_id == c["citizen"].user_id, AuditEntry.action.like("%read%"))
         )
-    assert own and listed and any(r["org"] == "市民政局" for r in listed)
+    assert own and listed and any(r.org("zh") == "市民政局" for r in listed)
 
 
 def test_r14_refused_objection_keeps_the_form_with_the_message_and_stores_nothing(c: dict[str, Any]) -> None:
@@ -202,14 +202,14 @@ def test_r14_refusal_without_reasons_keeps_the_handling_form(c: dict[str, Any]) 
 
 
 def test_r14_my_data_shows_decimals_as_written_and_the_current_value_in_english(c: dict[str, Any]) -> None:
-    """R14: a decimal is shown as 10.5, not with the column's padding zeros; the objection form's
-    options read "补助金额（现为：10.5）" in Chinese and "allowance (now: 10.5)" in English (the item has
-    no English label: its name, not the Chinese label)."""
+    """R14 R28: a decimal is shown as 10.5, not with the column's padding zeros; the objection form's
+    options read "补助金额（现为：10.5）" in Chinese and "补助金额 (now: 10.5)" in English (the item has
+    no English label: its Chinese label, not its column name)."""
     person, _ = _browser("citizen")
     page = person.get("/my/data").text
-    assert "<td>10.5</td>" in page and "10.50000" not in page
+    assert '<td class="nowrap">10.5</td>' in page and "10.50000" not in page
     form = person.get(f"/my/data/{c['code']}/objection").text
     assert "补助金额（现为：10.5）" in form
     person.cookies.set("gs_lang", "en")
     english = person.get(f"/my/data/{c['code']}/objection").text
-    assert "allowance (now: 10.5)" in english and "（now" not in english and "补助金额" not in english
+    assert "补助金额 (now: 10.5)" in english and "（now" not in english and "allowance (now" not in english

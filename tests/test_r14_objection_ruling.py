@@ -236,7 +236,7 @@ def test_r14_ruling_pages_case_page_and_handling_page(c: dict[str, Any]) -> None
     mine = person.get("/my/data").text  # the objector's list says the same
     assert 'data-stage="ruling_pending"' in mine and "已裁定更正，待数据提供单位执行" in mine
     english = page_client("citizen", "en")[0].get(f"/cases/{case_id}").text
-    assert "Upheld by ruling, awaiting the provider&#39;s correction: full_name = 章零" in english
+    assert "Upheld by ruling, awaiting the provider&#39;s correction: 姓名 = 章零" in english
     assert "upheld by Authority coordination" in english
     supervising = coordinator.get(f"/cases/{case_id}").text  # the authority sees it is not yet executed
     assert 'data-outcome="ruling_pending"' in supervising and 'data-testid="decision-form"' not in supervising

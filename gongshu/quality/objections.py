@@ -7,18 +7,19 @@ before/after, who, and the case number as the correction reference) or refuses w
 R15 R17 pattern: a refusal may be disputed; the authority's coordinator (or the municipal government) rules
 on the generic case page. A ruling that upholds the objection closes the case and binds the provider: its
 data officer executes it on the handling page, correcting the record to the ruled value (`execute_ruling`).
-R26: a person also sees which organisations read their data, when and for which scenario."""
+R26: a person also sees which organisations read their data, when and for which scenario (`my_reads`)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from gongshu.aggregation.decoding import Source
 from gongshu.aggregation.ingest import ingest_source
 from gongshu.aggregation.interface import key_item
 from gongshu.catalog.data_view import EntryView, find_entry, published_entries
+from gongshu.catalog.visibility import can_view
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit import query as audit_query
@@ -46,6 +48,7 @@ from gongshu.kernel.workflow.models import Case, Step
 from gongshu.kernel.workflow.notify import notify, notify_followers, users_with_role
 from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of, step_label
 from gongshu.kernel.workflow.visibility import get_case
+from gongshu.quality import transforms
 from gongshu.quality.checks import check_column, message
 from gongshu.quality.rules import specs_of
 from gongshu.store import service as store
@@ -58,6 +61,9 @@ SUBJECTS = {
     OrgKind.LEGAL_ENTITY.value: ("legal_person", "uscc"),
 }
 VALUE_MAX = 2000
+# R14: the objector's explanation, the provider's written reasons for a refusal and its note on a correction
+# are read by people, not archived documents: at most this many characters (evidence goes as a file).
+REASON_MAX = 2000
 OPEN = ("in_review", "returned")
 HANDLING_PAGE = "/data/objections/{id}"
 # R14: evidence is a document or an image, recognised by its content (the name alone proves nothing).
@@ -78,12 +84,77 @@ inbox.register_handling_page(KIND, HANDLING_PAGE)
 
 
 def item_label(item: Any, lang: str = "zh") -> str:
-    """An item's name as a reader of the page language reads it: its Chinese label, or its English label
-    on English pages; the item's name when the label is missing."""
+    """R14 R28: an item's name as a reader of the page language reads it: its Chinese label on Chinese
+    pages; on English pages its English label, else its Chinese label (every catalogued item has one, R6:
+    a reader recognises 家庭人口数 sooner than a column name such as household_size); the item's name only
+    when it has no label at all."""
     keys = ("name", "label_zh", "label_en")
     fields = {k: item.get(k) if isinstance(item, dict) else getattr(item, k, None) for k in keys}
-    label = fields.get("label_zh") if lang.startswith("zh") else fields.get("label_en")
+    chinese = fields.get("label_zh")
+    label = chinese if lang.startswith("zh") else (fields.get("label_en") or chinese)
     return str(label or fields.get("name") or "")
+
+
+def _data_type(item: Any) -> str:
+    value = item.get("data_type") if isinstance(item, dict) else getattr(item, "data_type", None)
+    return str(value or "")
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T][0-9:.]*)?$")
+
+
+def _canonical(value: Any, data_type: str = "") -> str | bool | None:
+    """A stored value in its canonical form: text as the store's checks take it back (a boolean stays a
+    boolean). Text kept for a value (a case's payload, the record history's JSON) is read by `data_type`
+    with the store's own transforms (2024/1/2 is 2024-01-02); text it cannot read stays as it is."""
+    if value is None:
+        return None
+    if isinstance(value, str) and data_type in ("integer", "decimal", "date", "datetime", "boolean"):
+        text = value.strip()
+        if not text:
+            return ""
+        fixed = transforms.for_type(data_type, pa.array([text], pa.string()))[0].as_py()
+        text = str(fixed) if fixed is not None else text
+        with contextlib.suppress(ValueError, InvalidOperation):
+            if data_type in ("integer", "decimal"):
+                return _decimal_text(Decimal(text))
+            if data_type == "date" and _DATE_TEXT.match(text):  # a date, or its midnight as a datetime
+                return dt.date.fromisoformat(text[:10]).isoformat()
+            if data_type == "datetime":
+                return _canonical(dt.datetime.fromisoformat(text))
+            if data_type == "boolean" and text in ("1", "0"):
+                return text == "1"
+        return text
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, float):
+        return _decimal_text(Decimal(repr(value)))
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def shown(value: Any, item: Any = None, lang: str = "zh") -> str:
+    """R14: a record's value as every page about it shows it (my data, the objection form, the case page,
+    the handling page and the record's history) — its canonical form, the one the store's checks take back:
+    a decimal without the column's padding zeros (1197.0000000000 is 1197), a date as YYYY-MM-DD, a date and
+    time as YYYY-MM-DD HH:MM:SS, yes or no in the page's language (是/否); nothing for an empty value.
+    `item` (its data type) tells how to read a value kept as text: a case's payload, the history's JSON."""
+    text = _canonical(value, _data_type(item) if item is not None else "")
+    if text is None:
+        return ""
+    if isinstance(text, bool):
+        return ("是" if text else "否") if lang.startswith("zh") else ("yes" if text else "no")
+    return text
 
 
 @dataclass(frozen=True)
@@ -209,15 +280,17 @@ def file_objection(
             f"Give the value you claim is correct (at most {VALUE_MAX} characters)",
             field="claimed_value",
         )
+    explanation = _bounded(reason, "reason", "说明", "The explanation")
+    item = next(i for i in entry.items if i.name == field)
     current = _text(row.get(field))
-    if current == value:
+    if _canonical(row.get(field), item.data_type) == _canonical(value, item.data_type):
         raise ValidationFailed(
             "objection.value_unchanged",
-            "您填写的值与现有记录相同",
-            "The value you give is the one already recorded",
+            f"您填写的值与现有记录相同（{item_label(item, 'zh')}现为“{shown(row.get(field), item, 'zh')}”）",
+            f"The value you give is the one already recorded ({item_label(item, 'en')} is now "
+            f"“{shown(row.get(field), item, 'en')}”)",
             field="claimed_value",
         )
-    item = next(i for i in entry.items if i.name == field)
     record_key = str(row[key]) if key else ""
     subject_id = f"{code}:{record_key}" if key else code
     _refuse_bad_value(session, code, field, value)
@@ -239,12 +312,28 @@ def file_objection(
             "field": field,
             "current_value": current,
             "claimed_value": value,
-            "reason": (reason or "").strip(),
+            "reason": explanation,
         },
     )
     if evidence is not None and evidence[1]:
         attach(session, actor, case.id, evidence[0], evidence[1], _evidence_type(evidence[0]))
     return case
+
+
+def _bounded(text: str | None, field: str, what_zh: str, what_en: str) -> str:
+    """R14: a person's text (the objector's explanation, the provider's reasons or note), stripped, at most
+    REASON_MAX characters — refused precisely, naming its length, when longer (nothing is cut off)."""
+    value = (text or "").strip()
+    if len(value) > REASON_MAX:
+        raise ValidationFailed(
+            f"objection.{field}_too_long",
+            f"{what_zh}不能超过{REASON_MAX}字（现为{len(value)}字），请精简后重新提交；证明材料可作为附件上传",
+            f"{what_en} may be at most {REASON_MAX} characters (it has {len(value)}); shorten it and submit "
+            "again — evidence goes as an attached file",
+            field=field,
+            details={"max": REASON_MAX, "length": len(value)},
+        )
+    return value
 
 
 def _extension(filename: str) -> str:
@@ -347,7 +436,8 @@ def _refuse_second_objection(session: Session, subject_id: str, field: str, item
 
 
 def _text(value: Any) -> str | None:
-    """A stored value as the text a source row carries (what the pipeline casts again)."""
+    """A stored value as the text a source row carries (what the pipeline casts again), a decimal without
+    the column's padding zeros (the case's payload keeps it so too)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -355,7 +445,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return _decimal_text(value)
     return str(value)
 
 
@@ -516,12 +606,14 @@ def _users(session: Session, ids: set[int | None]) -> dict[int, User]:
 
 @dataclass(frozen=True)
 class Change:
-    """One changed item of a record history event: its label in both languages, before and after."""
+    """One changed item of a record history event: its label in both languages, before and after (as kept;
+    `item` tells `shown` how to read them)."""
 
     label_zh: str
     label_en: str
     before: Any
     after: Any
+    item: dict[str, Any] | None = None
 
     def label(self, lang: str) -> str:
         return self.label_zh if lang.startswith("zh") else self.label_en
@@ -567,7 +659,7 @@ def _history(session: Session, code: str, record_key: str, items: list[dict[str,
     for e in events:
         before, after = e.before or {}, e.after or {}
         changes = [
-            Change(item_label(i, "zh"), item_label(i, "en"), before.get(i["name"]), after.get(i["name"]))
+            Change(item_label(i, "zh"), item_label(i, "en"), before.get(i["name"]), after.get(i["name"]), i)
             for i in items
             if e.op == "update" and before.get(i["name"]) != after.get(i["name"])
         ]
@@ -615,7 +707,7 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         object_id=p["resource_code"],
         scenario=f"R14 异议处理 {case.number}",
         subject_keys=[p["record_key"]],
-        detail={"via": "objection"},
+        detail={"via": "objection", "case": case.number},
     )
     res = store.get_resource(session, p["resource_code"])
     return {
@@ -623,6 +715,7 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         "record": rows[0] if rows else None,
         "item": _field_item(session, p),
         "item_label": item_label,
+        "shown": shown,
         "entry": find_entry(session, p["resource_code"]),
         "history": _history(session, p["resource_code"], p["record_key"], list(res.items)),
         "stage": stage(session, case),
@@ -646,6 +739,7 @@ def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
         "p": p,
         "item": item,
         "item_label": item_label,
+        "shown": shown,
         "entry": entry,
         "handling_url": handling_url(case) if handler else "",
         "decided_elsewhere": not on_chain,
@@ -760,7 +854,7 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
     """R14: the provider's data officer corrects the record through the store (incremental one-row batch:
     history before/after, who, correction reference = case number), then approves the case. Not while the
     objection is disputed (R15 R17): the chain rules, and a ruling that upholds it is executed with
-    `execute_ruling`."""
+    `execute_ruling`. The corrected value is at most VALUE_MAX characters, the note REASON_MAX."""
     with read_scope() as s:
         case = _objection_case(s, actor, case_id)
         if case.status != "in_review":
@@ -768,6 +862,8 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
                 "objection.closed", f"异议 {case.number} 已办结", f"Objection {case.number} is closed"
             )
         _require_handler(actor, case, "更正", "correct the record")
+        text = _bounded(note, "reasons", "说明", "The note")
+        _bounded_value(value)
         if stage(s, case) == "disputed":
             raise Conflict(
                 "objection.disputed",
@@ -780,12 +876,24 @@ def correct_record(actor: Actor, case_id: int, *, value: str | None = None, note
     new = (value if value is not None else p["claimed_value"]).strip()
     _store_correction(actor, p, number, new)
     with session_scope() as s, _deciding():
-        text = note.strip()
         reasons = f"已更正：{item_label(item, 'zh')} = {new}" + (f"；{text}" if text else "")
         case = _objection_case(s, actor, case_id)
         case.payload = {**case.payload, "corrected_value": new, "correction_note": text}
         s.flush()
         return engine.decide(s, actor, case_id, "approve", reasons)
+
+
+def _bounded_value(value: str | None) -> None:
+    """R14: a corrected value the provider types is at most VALUE_MAX characters, like a claimed one."""
+    if value is not None and len(value.strip()) > VALUE_MAX:
+        raise ValidationFailed(
+            "objection.value_too_long",
+            f"更正后的值不能超过{VALUE_MAX}字（现为{len(value.strip())}字）；记录未更改",
+            f"The corrected value may be at most {VALUE_MAX} characters (it has {len(value.strip())}); "
+            "the record is unchanged",
+            field="value",
+            details={"max": VALUE_MAX, "length": len(value.strip())},
+        )
 
 
 def _executed(number: str) -> Conflict:
@@ -800,10 +908,12 @@ def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note
     """R14 R15 R17: the provider's data officer executes a ruling that upheld the objection: the record is
     corrected through the store to the ruled value — no other — with the same history as any correction
     (before/after, who, the case number), and audited. The case, closed by the ruling, is not decided
-    again; its payload records the correction. Executed once; nobody but the provider's data officer may."""
+    again; its payload records the correction. Executed once; nobody but the provider's data officer may.
+    The note is at most REASON_MAX characters."""
     with read_scope() as s:
         case = _objection_case(s, actor, case_id)
         _require_handler(actor, case, "执行裁定更正", "execute the ruling's correction")
+        text = _bounded(note, "reasons", "说明", "The note")
         p, number = dict(case.payload), case.number
         if p.get("ruling") != "upheld" or case.status != "approved":
             raise Conflict(
@@ -824,7 +934,6 @@ def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note
         ruling = ruling_of(s, case)
         item = _field_item(s, p)
     report, before = _store_correction(actor, p, number, ruled)
-    text = note.strip()
     with session_scope() as s:
         case = get_case(s, actor, case_id, for_update=True)
         if not ruling_pending(case):  # executed meanwhile by another officer: the record holds it already
@@ -868,46 +977,209 @@ def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note
 
 
 def reject_objection(session: Session, actor: Actor, case_id: int, reasons: str) -> Case:
-    """R14: the provider refuses the objection with written reasons (the engine requires and seals them)."""
-    _objection_case(session, actor, case_id)
+    """R14: the provider refuses the objection with written reasons (the engine requires and seals them),
+    at most REASON_MAX characters."""
+    case = _objection_case(session, actor, case_id)
+    # the length once the actor may decide at all (anyone else is refused by the engine, as before)
+    text = reasons
+    if actor.has_role("data_officer", int(case.parties["provider"])):
+        text = _bounded(reasons, "reasons", "书面理由", "The written reasons")
     with _deciding():
-        return engine.decide(session, actor, case_id, "reject", reasons)
+        return engine.decide(session, actor, case_id, "reject", text)
 
 
-def my_reads(session: Session, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-    """R26 data tracker: which organisation read the account's data, when and for which scenario. The
-    person's own looks at their data are not listed (they are audited like every read, but they are not
-    what the tracker is for, and they would crowd out the organisations' reads)."""
+# R26: the audited actions that hand a subject's records to someone — what the data tracker lists. Other
+# entries naming the subject (its account created or registered, a document attached to its record) are
+# not reads of its data and are left out.
+READ_ACTIONS = ("data.read", "quality.problems_read", "store.quarantine_read")
+# R26: a read with no organisation is one of the platform's own jobs, named so (not "system").
+PLATFORM_JOB = ("平台（系统作业）", "The platform (system job)")
+# R26: how a read was made, in words: `detail.via` of the platform's own pages, `detail.method` of the
+# sharing deliveries (R19), or the action.
+READ_WAYS: dict[str, tuple[str, str]] = {
+    "objection": ("异议处理", "Handling an objection"),
+    "base_lookup": ("基础库查询", "Base data look-up"),
+    "record_documents": ("查看记录的文书证照", "Documents of the record viewed"),
+    "interface": ("服务接口调用", "Service interface call"),
+    "api": ("共享接口调用", "Sharing API call"),
+    "file": ("文件交付", "File delivery"),
+    "db_table": ("数据库交付", "Database delivery"),
+    "stream": ("数据流交付", "Data stream delivery"),
+    "quality.problems_read": ("数据质量问题核查", "Data quality review"),
+    "store.quarantine_read": ("隔离记录核查", "Review of quarantined records"),
+    "data.read": ("数据读取", "Data read"),
+}
+# R15 R16 R22 R26: on which basis the access decision allowed a read.
+READ_BASES: dict[str, tuple[str, str]] = {
+    "grant": ("依共享授权", "under a sharing grant"),
+    "unconditional": ("无条件共享", "unconditional sharing"),
+    "provider": ("数据提供单位本单位数据", "the provider's own data"),
+    "emergency": ("突发事件应对", "emergency response"),
+    "open_general": ("数据开放", "open data"),
+    "open_grant": ("依申请开放", "open data on application"),
+}
+# The platform's own processes give their reads a scenario of their own ("R14 异议处理 YY-…", "R11 R12 …
+# 基础库查询"): the way in words says the same, in the page's language, so that scenario is not shown.
+OWN_WAYS = frozenset({"objection", "base_lookup", "record_documents"})
+_CASE_NUMBER = re.compile(r"[A-Z]{2,}-\d{4}-\d+$")
+
+
+@dataclass(frozen=True)
+class ReadResource:
+    """R26: a resource a read returned records of: its catalog name, and whether the person may open its
+    catalog page (the metadata of data not open to the public is for government users, R15 R22)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    linked: bool
+
+    def name(self, lang: str) -> str:
+        return (self.name_zh if lang.startswith("zh") else (self.name_en or self.name_zh)) or self.code
+
+
+@dataclass(frozen=True)
+class Read:
+    """R26: one read of the person's or company's data as the data tracker shows it: when, which
+    organisation (or the platform's own job), which resources, the scenario of the application it was made
+    for, and how (the way and basis in words; the objection case for a read while handling one)."""
+
+    at: dt.datetime
+    org_zh: str
+    org_en: str
+    resources: tuple[ReadResource, ...]
+    scenario: str
+    way_zh: str
+    way_en: str
+    case_number: str = ""
+    case_id: int | None = None
+
+    def org(self, lang: str) -> str:
+        return self.org_zh if lang.startswith("zh") else self.org_en
+
+    def way(self, lang: str) -> str:
+        return self.way_zh if lang.startswith("zh") else self.way_en
+
+
+def _way(entry: Any) -> tuple[str, str]:
+    detail = entry.detail or {}
+    key = str(detail.get("via") or detail.get("method") or entry.action)
+    zh, en = READ_WAYS.get(key, READ_WAYS.get(entry.action, READ_WAYS["data.read"]))
+    basis = READ_BASES.get(str(detail.get("basis") or ""))
+    if basis is not None and key not in OWN_WAYS:
+        zh, en = f"{zh}（{basis[0]}）", f"{en} ({basis[1]})"
+    return zh, en
+
+
+def _read_codes(entry: Any) -> list[str]:
+    detail = entry.detail or {}
+    if entry.object_type == "base_data":
+        return [str(c) for c in detail.get("resources") or []]
+    if entry.object_type == "batch":
+        return [str(detail["resource"])] if detail.get("resource") else []
+    return [str(entry.object_id)] if entry.object_id else []
+
+
+def my_reads(session: Session, actor: Actor, limit: int = 200) -> list[Read]:
+    """R26 data tracker: which organisation read the account's data, when and for which scenario, newest
+    first. Listed: the reads (READ_ACTIONS, allowed) whose records were the account's, by an organisation —
+    named, in the page's language — or by the platform's own jobs (PLATFORM_JOB); each with the catalog name
+    of the resources read (never an internal id) and the scenario of the application, or — when the read
+    had none of its own — the way and basis of the read in words (共享接口调用, 基础库查询, 异议处理 …).
+    Not listed: the account's own looks at its data (they are audited like every read, but they are not what
+    the tracker is for, and they would crowd out the organisations' reads), refused reads (they returned
+    nothing), and the entries naming the account that are not reads (its organisation created, its
+    registration): the platform keeping its own records is no organisation reading the person's data."""
     subject = subject_of(session, actor)
     entries: list[Any] = []
     offset = 0
     while len(entries) < limit and offset < limit * 10:
         page, _ = audit_query.search(session, subject=subject.key, limit=limit, offset=offset)
-        entries += [e for e in page if actor.user_id is None or e.actor_user_id != actor.user_id]
+        entries += [
+            e
+            for e in page
+            if e.action in READ_ACTIONS
+            and e.outcome == "ok"
+            and not (actor.org_id is not None and e.actor_org_id == actor.org_id)
+            and not (actor.user_id is not None and e.actor_user_id == actor.user_id)
+        ]
         offset += len(page)
         if len(page) < limit:
             break
     entries = entries[:limit]
-    orgs = {
-        o.id: o
-        for o in session.scalars(
-            select(Organisation).where(
-                Organisation.id.in_({e.actor_org_id for e in entries if e.actor_org_id is not None})
-            )
+    org_ids = {e.actor_org_id for e in entries if e.actor_org_id is not None}
+    orgs = (
+        {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(org_ids)))}
+        if org_ids
+        else {}
+    )
+    resources: dict[str, ReadResource] = {}
+    for code in {c for e in entries for c in _read_codes(e)}:
+        entry = find_entry(session, code)
+        resources[code] = ReadResource(
+            code,
+            entry.name if entry else "",
+            entry.name_en if entry else "",
+            entry is not None and can_view(session, actor, entry),
         )
-    }
+    numbers = {_case_number(e) for e in entries} - {""}
+    own_cases: dict[str, int] = {}
+    if numbers and actor.org_id is not None:
+        mine = select(Case.number, Case.id).where(
+            Case.number.in_(numbers), Case.applicant_org_id == actor.org_id
+        )
+        own_cases = {number: case_id for number, case_id in session.execute(mine)}
     out = []
     for e in entries:
         org = orgs.get(e.actor_org_id) if e.actor_org_id is not None else None
+        detail = e.detail or {}
+        way_zh, way_en = _way(e)
+        number = _case_number(e)
         out.append(
-            {
-                "at": e.at,
-                "org": org.name_zh if org else e.actor_label,
-                "org_en": (org.name_en or org.name_zh) if org else e.actor_label,
-                "resource_code": e.object_id,
-                "scenario": e.scenario or "",
-                "action": e.action,
-                "outcome": e.outcome,
-            }
+            Read(
+                at=e.at,
+                org_zh=org.name("zh")
+                if org
+                else (PLATFORM_JOB[0] if e.actor_org_id is None else e.actor_label),
+                org_en=org.name("en")
+                if org
+                else (PLATFORM_JOB[1] if e.actor_org_id is None else e.actor_label),
+                resources=tuple(resources[c] for c in _read_codes(e)),
+                scenario="" if detail.get("via") in OWN_WAYS else (e.scenario or ""),
+                way_zh=way_zh,
+                way_en=way_en,
+                case_number=number,
+                case_id=own_cases.get(number),
+            )
         )
     return out
+
+
+def _case_number(entry: Any) -> str:
+    """The objection case a read while handling one was for: in its detail, or (entries written before the
+    detail held it) at the end of its scenario ("R14 异议处理 YY-2026-000132"); empty for any other read."""
+    detail = entry.detail or {}
+    if detail.get("via") != "objection":
+        return ""
+    found = _CASE_NUMBER.search((entry.scenario or "").strip())
+    return str(detail.get("case") or "") or (found.group(0) if found else "")
+
+
+def filed_notice(session: Session, actor: Actor, case_id: int) -> dict[str, Any] | None:
+    """R14: what the objector is told once an objection is filed — the case's number and the provider's
+    reply deadline from the policy (the open step's due day and its working days, `objection_reply`,
+    provisional until the year's holiday notice is loaded). None for a case that is not the account's own
+    objection (a link with another case's id shows nothing)."""
+    try:
+        case = get_case(session, actor, case_id)
+    except NotFound:
+        return None
+    if case.kind != KIND or actor.org_id is None or case.applicant_org_id != actor.org_id:
+        return None
+    step = active_step(case)
+    return {
+        "case": case,
+        "due_on": step.due_on if step is not None else None,
+        "working_days": step.working_days if step is not None else None,
+        "provisional": bool(step.due_provisional) if step is not None else False,
+    }

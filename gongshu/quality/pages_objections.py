@@ -3,9 +3,7 @@ objection handling page. Thin: the rules live in `quality.objections`."""
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,29 +22,23 @@ LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
 
 
-def shown(value: Any) -> str:
-    """R14: a stored value as a person reads it: a decimal without the column's padding zeros
-    (1197.0000000000 is 1197), an instant to the minute, nothing for an empty value."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
 @router.get("/my/data", response_class=HTMLResponse)
 def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R14: the records about the logged-in person or company, resource by resource."""
+    """R14: the records about the logged-in person or company, resource by resource, and their objections;
+    after filing one (`filed`: its case), the notice that it was received: its case number, the provider's
+    reply deadline and the link to the case (an unknown or someone else's case shows no notice)."""
+    filed = request.query_params.get("filed", "")
     with session_scope() as s:
+        notice = (
+            objections.filed_notice(s, actor, int(filed)) if filed.isdigit() and len(filed) < 10 else None
+        )
         return render(
             request,
             "quality/my_data.html",
             resources=objections.my_data(s, actor),
             mine=objections.my_objections(s, actor),
-            shown=shown,
+            filed=notice,
+            shown=objections.shown,
             item_label=objections.item_label,
             statuses=STATUS_LABELS,
             china_time=china_time,
@@ -76,11 +68,14 @@ def _objection_form(
             entry=entry,
             row=row,
             items=list(entry.items),
-            shown=shown,
+            shown=objections.shown,
             item_label=objections.item_label,
             form=form or {},
             error=error.message(lang_of(request)) if error else "",
             error_field=error.field if error else "",
+            value_max=objections.VALUE_MAX,
+            reason_max=objections.REASON_MAX,
+            evidence_mb=objections.EVIDENCE_MAX_BYTES // (1024 * 1024),
         )
 
 
@@ -92,7 +87,8 @@ def objection_form(request: Request, actor: LoggedIn, code: str) -> HTMLResponse
 
 @router.post("/my/data/{code}/objection", dependencies=Protected)
 async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Response:
-    """R14: file the objection (with its evidence as a case attachment)."""
+    """R14: file the objection (with its evidence as a case attachment); then my data, with the notice
+    that it was received (case number, reply deadline, link to the case)."""
     data = await request.form()
     form = {k: str(data.get(k) or "") for k in ("field", "claimed_value", "reason")}
     upload = data.get("evidence")
@@ -118,21 +114,23 @@ async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Resp
         # A refused value (422) or a record that changed meanwhile (409): the form again, with the
         # message and what the person typed.
         return _objection_form(request, actor, code, error=exc, form=form, status=exc.status_code)
-    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+    return RedirectResponse(f"/my/data?filed={case_id}", status_code=303)
 
 
 @router.get("/my/reads", response_class=HTMLResponse)
 def my_reads_page(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R26: which organisation read my data, when, and for which scenario."""
+    """R26: which organisation read my data, when, and for which scenario (`objections.my_reads`)."""
     with read_scope() as s:
-        return render(request, "quality/my_reads.html", reads=objections.my_reads(s, actor))
+        return render(
+            request, "quality/my_reads.html", reads=objections.my_reads(s, actor), china_time=china_time
+        )
 
 
 def _handling(
     request: Request,
     actor: Actor,
     case_id: int,
-    error: str = "",
+    error: GongshuError | None = None,
     status: int = 200,
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
@@ -142,10 +140,12 @@ def _handling(
             request,
             "quality/objection_handling.html",
             status_code=status,
-            error=error,
+            error=error.message(lang_of(request)) if error else "",
+            error_field=error.field if error else "",
             form=form or {},
-            shown=shown,
             china_time=china_time,
+            value_max=objections.VALUE_MAX,
+            reason_max=objections.REASON_MAX,
             **view,
         )
 
@@ -175,5 +175,5 @@ async def handling_submit(request: Request, actor: LoggedIn, case_id: int) -> Re
         if exc.status_code in (401, 403, 404):
             raise
         typed = {"value": str(data.get("value") or ""), "reasons": str(data.get("reasons") or "")}
-        return _handling(request, actor, case_id, exc.message(lang_of(request)), exc.status_code, typed)
+        return _handling(request, actor, case_id, exc, exc.status_code, typed)
     return RedirectResponse(f"/data/objections/{case_id}", status_code=303)
