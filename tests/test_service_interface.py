@@ -249,7 +249,10 @@ def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority
         "&#39;", "'"
     )
     other, other_csrf = _page_client(session, "police_data")
-    assert 'data-testid="interface-register-form"' not in other.get(page).text
+    seen = other.get(page)  # another department sees how to call it, not the department's address (R7 R26)
+    assert seen.status_code == 200 and 'data-testid="interface-register-form"' not in seen.text
+    assert dept.url not in seen.text and 'data-testid="interface-address"' not in seen.text
+    assert f"/api/v1/data/{c['code']}/interface?scenario=" in seen.text
     assert other.post(page, data={**form, "csrf_token": other_csrf}).status_code == 403
     reviewer, reviewer_csrf = _page_client(session, "reviewer")
     assert 'data-testid="interface-confirm-form"' in reviewer.get(page).text

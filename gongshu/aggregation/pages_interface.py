@@ -96,7 +96,11 @@ def _interface_page(
         entry = interface.published_entry(s, code)
         row = interface.get_interface(s, code)
         may_register = decide(s, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id).allowed
-        may_confirm = decide(s, actor, Action.SUPERVISE).allowed and actor.org_kind == OrgKind.AUTHORITY
+        supervising = decide(s, actor, Action.SUPERVISE).allowed
+        may_confirm = supervising and actor.org_kind == OrgKind.AUTHORITY
+        # R7 R26: the department's own address is the provider's and the supervisors' business; a consumer
+        # sees how to call the entry through the platform, never where the platform's proxy leads.
+        show_address = may_register or supervising
         if form is None and row is not None:
             form = {
                 "base_url": row.base_url,
@@ -114,6 +118,7 @@ def _interface_page(
             iface=row,
             may_register=may_register,
             may_confirm=may_confirm,
+            show_address=show_address,
             form=form or {"method": "GET", "timeout_seconds": "5"},
             error=error.message(lang_of(request)) if error else "",
             error_code=error.code if error else "",
