@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation, User
 from gongshu.kernel.timeutil import now
-from gongshu.kernel.workflow.attachments import CLOSED_FOR_ATTACHMENTS, is_participant, list_attachments
+from gongshu.kernel.workflow.attachments import list_attachments, may_attach
 from gongshu.kernel.workflow.models import Case, CaseAttachment, CaseEvent, Step
 from gongshu.kernel.workflow.sla import SlaState, days_left, sla_state
 from gongshu.kernel.workflow.steps import kind_label, policy_of, step_label
@@ -242,5 +242,5 @@ def case_view(session: Session, actor: Actor, case_id: int, at: dt.datetime | No
         can_dispute=may_dispute(session, actor, case),
         can_withdraw=may_withdraw(actor, case),
         can_resubmit=may_resubmit(actor, case),
-        can_attach=is_participant(actor, case) and case.status not in CLOSED_FOR_ATTACHMENTS,
+        can_attach=may_attach(session, actor, case),  # R26: the same rule as `attachments.attach`
     )

@@ -16,6 +16,15 @@ from gongshu.kernel.identity.models import OrgKind
 from gongshu.kernel.workflow.models import Case, CaseFollower
 from gongshu.kernel.workflow.steps import active_step, decision_is_final, decisions_for, policy_of
 
+# R28: roles that only read (the auditors supervise; they never change a case).
+READ_ONLY_ROLES = frozenset({"auditor"})
+
+
+def is_read_only(actor: Actor) -> bool:
+    """R26, R28: an account whose roles all only read (an auditor) may see a case but change nothing: no
+    file, no decision, no dispute, no withdrawal."""
+    return bool(actor.roles) and actor.role_names() <= READ_ONLY_ROLES
+
 
 def participant_org_ids(case: Case) -> set[int]:
     return {case.applicant_org_id} | {s.assignee_org_id for s in case.steps}
@@ -73,14 +82,21 @@ def may_dispute(session: Session, actor: Actor, case: Case) -> bool:
     """R15, R17: the applicant may dispute a refusal or a return, unless it was the final decision."""
     return (
         actor.acts_for(case.applicant_org_id)
+        and not is_read_only(actor)
         and case.status in ("rejected", "returned")
         and not decision_is_final(policy_of(session, case), case)
     )
 
 
 def may_withdraw(actor: Actor, case: Case) -> bool:
-    return actor.acts_for(case.applicant_org_id) and case.status in ("in_review", "returned")
+    """The applicant's side may withdraw an open case (an auditor of its organisation may not, R28)."""
+    return (
+        actor.acts_for(case.applicant_org_id)
+        and not is_read_only(actor)
+        and case.status in ("in_review", "returned")
+    )
 
 
 def may_resubmit(actor: Actor, case: Case) -> bool:
-    return actor.acts_for(case.applicant_org_id) and case.status == "returned"
+    """The applicant's side may resubmit a case returned for correction (not an auditor, R28)."""
+    return actor.acts_for(case.applicant_org_id) and not is_read_only(actor) and case.status == "returned"
