@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -247,23 +246,145 @@ HTTP_CODES: dict[int, tuple[str, str, str]] = {
     413: ("request.too_large", "请求体过大", "The request body is too large"),
     415: ("request.unsupported_media_type", "不支持的请求体类型", "Unsupported request body type"),
 }
+PAGE_HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    404: (
+        "request.not_found",
+        "没有找到这个页面：网址可能有误，或页面已经移走。",
+        "There is no such page: the address may be wrong, or the page has moved.",
+    ),
+    405: (
+        "request.method_not_allowed",
+        "这个网址不能直接打开，请使用页面上的按钮或表单办理。",
+        "This address cannot be opened directly; use the button or form on the page.",
+    ),
+}
+"""R28: the same stable codes on pages, with messages for people at a browser rather than programs."""
+
+_PAGELESS = ("/static/", "/healthz", "/metrics", "/openapi.json")
 
 
-def _http_refusal(exc: StarletteHTTPException) -> GongshuError:
-    code, zh, en = HTTP_CODES.get(
+def _is_page(request: Request) -> bool:
+    """R28: a request a person makes with a browser — not the API (path or API token), not a static file
+    or a probe, and not a client that asks for JSON only: its refusals are answered with the error page
+    in the page's language (a Chinese page first, the English switch on it), never raw JSON."""
+    if _is_api(request) or request.headers.get("authorization"):
+        return False
+    if request.url.path.startswith(_PAGELESS):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "json" not in accept
+
+
+def _http_refusal(exc: StarletteHTTPException, *, page: bool = False) -> GongshuError:
+    code, zh, en = (PAGE_HTTP_CODES if page else {}).get(exc.status_code) or HTTP_CODES.get(
         exc.status_code, (f"request.http_{exc.status_code}", "请求被拒绝", "The request was refused")
     )
     detail = exc.detail if isinstance(exc.detail, str) else None
-    if detail and detail != HTTPStatus(exc.status_code).phrase:
+    if detail and detail != HTTPStatus(exc.status_code).phrase and not page:
         en = f"{en}: {detail}"
     return GongshuError(
         code, zh, en, status_code=exc.status_code, details={"detail": detail} if detail else None
     )
 
 
+def _shown(value: object) -> str:
+    """A rejected value as a message may quote it: short text only (a long one is cut, with "…")."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return ""
+    text = str(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _alternatives(expected: object, zh: bool) -> str:
+    text = str(expected or "")
+    return text.replace(" or ", "、").replace(", ", "、") if zh else text
+
+
+# pydantic's error types (https://docs.pydantic.dev/latest/errors/validation_errors/) → what is wrong, as a
+# Chinese and an English predicate of "the request field X …"; `{...}` are the error's context values.
+_VALIDATION_WORDS: dict[str, tuple[str, str]] = {
+    "missing": ("必须填写", "is required"),
+    "int_parsing": ("应为整数", "must be a whole number"),
+    "int_type": ("应为整数", "must be a whole number"),
+    "int_from_float": ("应为整数，不能带小数", "must be a whole number, without decimals"),
+    "float_parsing": ("应为数字", "must be a number"),
+    "float_type": ("应为数字", "must be a number"),
+    "decimal_parsing": ("应为数字", "must be a number"),
+    "decimal_type": ("应为数字", "must be a number"),
+    "finite_number": ("应为有限的数字", "must be a finite number"),
+    "bool_parsing": ("应为是或否（true 或 false）", "must be yes or no (true or false)"),
+    "bool_type": ("应为是或否（true 或 false）", "must be yes or no (true or false)"),
+    "string_type": ("应为文字", "must be text"),
+    "string_too_long": ("最多 {max_length} 个字符", "must be at most {max_length} characters long"),
+    "string_too_short": ("至少需要 {min_length} 个字符", "must be at least {min_length} characters long"),
+    "string_pattern_mismatch": ("格式不正确", "is not in the expected format"),
+    "too_long": ("最多 {max_length} 项", "must have at most {max_length} items"),
+    "too_short": ("至少需要 {min_length} 项", "must have at least {min_length} items"),
+    "greater_than": ("应大于 {gt}", "must be greater than {gt}"),
+    "greater_than_equal": ("应不小于 {ge}", "must be at least {ge}"),
+    "less_than": ("应小于 {lt}", "must be less than {lt}"),
+    "less_than_equal": ("应不大于 {le}", "must be at most {le}"),
+    "multiple_of": ("应为 {multiple_of} 的倍数", "must be a multiple of {multiple_of}"),
+    "enum": ("应为以下取值之一：{expected}", "must be one of: {expected}"),
+    "literal_error": ("应为以下取值之一：{expected}", "must be one of: {expected}"),
+    "date_parsing": ("应为日期，如 2024-06-04", "must be a date, such as 2024-06-04"),
+    "date_type": ("应为日期，如 2024-06-04", "must be a date, such as 2024-06-04"),
+    "date_from_datetime_parsing": ("应为日期，如 2024-06-04", "must be a date, such as 2024-06-04"),
+    "date_from_datetime_inexact": ("应为日期，不带时刻", "must be a date, without a time"),
+    "datetime_parsing": (
+        "应为日期和时间，如 2024-06-04T10:00",
+        "must be a date and time, such as 2024-06-04T10:00",
+    ),
+    "datetime_type": (
+        "应为日期和时间，如 2024-06-04T10:00",
+        "must be a date and time, such as 2024-06-04T10:00",
+    ),
+    "datetime_from_date_parsing": (
+        "应为日期和时间，如 2024-06-04T10:00",
+        "must be a date and time, such as 2024-06-04T10:00",
+    ),
+    "time_parsing": ("应为时刻，如 10:00", "must be a time of day, such as 10:00"),
+    "uuid_parsing": ("应为 UUID", "must be a UUID"),
+    "uuid_type": ("应为 UUID", "must be a UUID"),
+    "list_type": ("应为列表", "must be a list"),
+    "dict_type": ("应为对象", "must be an object"),
+    "model_type": ("应为对象", "must be an object"),
+    "model_attributes_type": ("应为对象", "must be an object"),
+    "extra_forbidden": ("不是可接受的参数", "is not an accepted field"),
+}
+_QUOTES_INPUT = {"int_parsing", "int_from_float", "float_parsing", "decimal_parsing", "bool_parsing"}
+_QUOTES_INPUT |= {"enum", "literal_error", "date_parsing", "date_from_datetime_parsing", "datetime_parsing"}
+_QUOTES_INPUT |= {"datetime_from_date_parsing", "time_parsing", "uuid_parsing", "string_pattern_mismatch"}
+
+
+def _validation_message(error: Mapping[str, Any], field: str) -> tuple[str, str]:
+    """R28: one validation error of FastAPI (pydantic) as a precise Chinese and English sentence, by its
+    error type and context — never pydantic's English text on a Chinese page. Unknown types say the value
+    is invalid (in English with pydantic's own words)."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx")
+    ctx = ctx if isinstance(ctx, dict) else {}
+    subject_zh = f"请求参数 {field} " if field else "请求"
+    subject_en = f"Request field {field} " if field else "The request "
+    words = _VALIDATION_WORDS.get(kind)
+    if words is None:
+        return f"{subject_zh}的取值无效", f"{subject_en}is invalid: {error.get('msg', '')}"
+    values = {key: str(value) for key, value in ctx.items()}
+    zh_values = values | {"expected": _alternatives(ctx.get("expected"), zh=True)}
+    try:
+        zh, en = words[0].format(**zh_values), words[1].format(**values)
+    except (KeyError, IndexError):  # a context without the value the words name
+        zh, en = words[0].split("{")[0].rstrip("：:， "), words[1].split("{")[0].rstrip(": ,")
+    shown = _shown(error.get("input")) if kind in _QUOTES_INPUT else ""
+    if shown:
+        zh, en = f"{zh}（收到的是“{shown}”）", f'{en} (got "{shown}")'
+    return f"{subject_zh}{zh}", f"{subject_en}{en}"
+
+
 def _request_invalid(exc: RequestValidationError) -> GongshuError:
     """A request FastAPI could not validate, as `request.invalid` naming the first field at fault (every
-    error in `details.errors`); a body that is not JSON at all says so, with the position."""
+    error in `details.errors`, with pydantic's own words); the message says what is wrong in Chinese and
+    in English (R28). A body that is not JSON at all says so, with the position."""
     errors = list(exc.errors())
     listed = [
         {
@@ -288,10 +409,11 @@ def _request_invalid(exc: RequestValidationError) -> GongshuError:
             details={"errors": listed},
         )
     field = listed[0]["field"] if listed else ""
+    zh, en = _validation_message(first, field)
     return GongshuError(
         "request.invalid",
-        f"请求参数 {field} 有误：{first.get('msg')}",
-        f"Request field {field} is invalid: {first.get('msg')}",
+        zh,
+        en,
         field=field or None,
         status_code=422,
         details={"errors": listed},
@@ -385,15 +507,19 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """Starlette's own refusals (no such route, method not allowed, an unreadable body): in the API,
-        in the project's error shape with a stable code, after the route's credential checks."""
-        if not (_is_api(request) or request.headers.get("authorization")):
-            return await http_exception_handler(request, exc)
+        """Starlette's own refusals (no such route, method not allowed, an unreadable body), after the
+        route's credential checks: in the API, in the project's error shape with a stable code; on pages,
+        the error page in the page's language with the same status (R28: never raw JSON in a browser)."""
         refused = await _gate(request)
         if refused is not None:
             return await _gongshu_error(request, refused)
-        refusal = _nul_refusal() if isinstance(exc, NulInBody) else _http_refusal(exc)
-        response = _error_response(request, refusal)
+        page = _is_page(request)
+        refusal = _nul_refusal() if isinstance(exc, NulInBody) else _http_refusal(exc, page=page)
+        if page:
+            response = _error_response(request, refusal)
+        else:
+            lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
+            response = JSONResponse({"error": refusal.to_dict(lang)}, status_code=refusal.status_code)
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response

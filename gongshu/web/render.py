@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.web import i18n
@@ -40,6 +41,19 @@ def china(value: dt.datetime | dt.date | None, fmt: str = "%Y-%m-%d %H:%M") -> s
 env.filters["china"] = china
 
 
+def error_detail(lang: str, error: object) -> Markup:
+    """R28: a refusal's stable code as pages show it — a small, muted "错误代码" line of its own under the
+    message, for support staff; never glued to the sentence. `error` is a `GongshuError` or a code; empty
+    when there is none. Templates: `{{ error_detail(error) }}` after the message."""
+    code = getattr(error, "code", error)
+    if not code or not isinstance(code, str):
+        return Markup("")
+    label = i18n.gettext(lang, "Error code") + ("：" if lang == "zh" else ": ")
+    return Markup(
+        '<span class="error-code" data-testid="error-code-detail">{}<code data-testid="error-code">{}</code></span>'
+    ).format(escape(label), escape(code))
+
+
 def lang_of(request: Request) -> str:
     return str(getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE))
 
@@ -63,6 +77,7 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         else (getattr(request.state, "csrf_cookie", None) or ""),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "policy_lapsed": getattr(request.state, "policy_lapsed", None),
+        "error_detail": lambda error: error_detail(lang, error),
     }
     base.update(extra)
     return base

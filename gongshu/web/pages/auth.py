@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope, session_scope
-from gongshu.kernel.errors import GongshuError
+from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity import login, registration, service, sessions, totp
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import OrgKind, Role, User
@@ -81,6 +81,19 @@ def form_errors(exc: GongshuError, lang: str) -> dict[str, str]:
     return {exc.field or "_form": exc.message(lang)}
 
 
+def blank_fields(**fields: tuple[str, str, str]) -> ValidationFailed | None:
+    """R5: the fields of a form left empty, each with its own message (field → value, Chinese, English), as
+    one refusal shown beside each field — "请填写用户名", not "用户名或密码不正确". None when all are filled.
+    An empty form is no attempt to log in: nothing is checked, counted or recorded."""
+    errors = {name: {"zh": zh, "en": en} for name, (value, zh, en) in fields.items() if not value.strip()}
+    if not errors:
+        return None
+    name, first = next(iter(errors.items()))
+    return ValidationFailed(
+        "auth.field_required", first["zh"], first["en"], field=name, details={"errors": errors}
+    )
+
+
 def _when(value: dt.datetime | None) -> str:
     """An instant as China time, to the minute."""
     return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value is not None else "—"
@@ -141,6 +154,12 @@ def login_submit(
     """R5: password step; an account that needs a second factor continues at /login/2fa (or enrols)."""
     target = _safe_next(next_)
     try:
+        blank = blank_fields(
+            username=(username, "请填写用户名", "Enter your username"),
+            password=(password, "请填写密码", "Enter your password"),
+        )
+        if blank is not None:
+            raise blank
         with session_scope() as s:
             user = login.authenticate(s, username, password, _ip(request))
             needs = totp.second_factor_required(s, user)
@@ -199,6 +218,9 @@ def second_factor_submit(
     if user_id is None:
         return see_other("/login")
     try:
+        blank = blank_fields(code=(code, "请填写 6 位动态验证码", "Enter the 6-digit code"))
+        if blank is not None:
+            raise blank
         with session_scope() as s:
             login.verify_second_factor(s, user_id, code, _ip(request))
             raw, _ = sessions.complete_second_factor(s, request.cookies.get(SESSION_COOKIE) or "")

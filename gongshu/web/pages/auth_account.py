@@ -22,8 +22,20 @@ LoggedIn = Annotated[Actor, Depends(require_actor)]
 Csrf = Depends(csrf_protect)
 
 
+def masked_id_number(value: str | None) -> str:
+    """R5 R10 R22: a resident ID number as the account page shows it — the first four and the last four
+    characters, the rest (birth date and sequence) as asterisks: 3502**********1216. Personal information
+    is not shown in full on a page, not even to its holder."""
+    if not value:
+        return ""
+    keep = 4 if len(value) >= 12 else max(1, len(value) // 4)
+    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
+
+
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, actor: LoggedIn) -> Response:
+    """R5: who I am on the platform — for a person their name and masked ID number, for a company its
+    USCC, for staff their organisation and its kind, in words (never internal codes); my roles."""
     with read_scope() as s:
         user = service.get_user(s, actor.user_id or 0)
         roles = service.role_assignments(s, user.id)
@@ -40,6 +52,7 @@ def account_page(request: Request, actor: LoggedIn) -> Response:
         managed=managed,
         mandatory=mandatory,
         notice=notice,
+        id_masked=masked_id_number(user.organisation.id_number),
     )
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gongshu.web import figures, metrics
+from gongshu.web.deps import current_actor
 from gongshu.web.i18n import gettext
 from gongshu.web.render import lang_of, render
 
@@ -21,15 +22,36 @@ router = APIRouter()
 VENDOR = "/static/vendor"
 
 
+PUBLIC_KINDS = ("person", "legal_entity")
+"""Organisation kinds of the public's own accounts (R5): people and companies, not platform staff."""
+OPEN_DATA = "/catalog?open_attribute=general&open_attribute=on_application"
+"""R22: the catalog filtered to the entries open to the public (generally, or on application)."""
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request) -> HTMLResponse:
-    """R4: the one platform's front page, with figures from the database."""
+    """R4: the one platform's front page. Visitors and the public's accounts (R5) get the ways in — a
+    catalog search box (R6), the open data (R22), registration and login; the platform's internal figures
+    from the database (R28: the authority supervises its use) are for logged-in staff only."""
     from gongshu.kernel.db import read_scope
 
     lang = lang_of(request)
+    actor = current_actor(request)
+    staff = not actor.is_anonymous and actor.org_kind not in PUBLIC_KINDS
     with read_scope() as session:
+        if not staff:
+            policy = figures.policy_in_force(session, lang)
+            return render(request, "home.html", staff=False, fig=None, policy=policy, open_data=OPEN_DATA)
         fig = figures.platform_figures(session, lang)
-    return render(request, "home.html", fig=fig, chart=_cases_chart(fig, lang))
+    return render(
+        request,
+        "home.html",
+        staff=True,
+        fig=fig,
+        policy=fig.policy,
+        chart=_cases_chart(fig, lang),
+        open_data=OPEN_DATA,
+    )
 
 
 def _cases_chart(fig: figures.PlatformFigures, lang: str) -> dict[str, object] | None:
