@@ -1,7 +1,17 @@
 """R9: departments may not interrupt updates at will. From each published entry's update cycle (policy
 `update_cycles.interval_days`) and the store's last successful load comes the date the next update is
 expected by; a resource past it is interrupted, and its provider's data officers and the authority are
-alarmed once (again only after it was fresh in between)."""
+alarmed once (again only after it was fresh in between).
+
+Only a resource that is still to be kept up has an expected next update. One that is not is never
+interrupted and never alarmed (R9, R21):
+
+- its catalog entry is withdrawn (R9) — it is not a published resource, so it is not listed at all;
+- it holds the data collected for an emergency that is closed (R21: the collection ended with the
+  response, its data was deleted or de-identified) — listed as "no update expected";
+- its update cycle is one the policy does not schedule — unknown to the policy in force (a cycle of an
+  earlier policy version) or without an interval (a one-off or irregular cycle) — listed the same way,
+  rather than expected again after a default day."""
 
 from __future__ import annotations
 
@@ -25,7 +35,9 @@ from gongshu.kernel.timeutil import now
 from gongshu.kernel.workflow.notify import notify
 from gongshu.store.models import StoreResource
 
-STATES = ("interrupted", "never_loaded", "due_soon", "fresh")
+STATES = ("interrupted", "never_loaded", "due_soon", "fresh", "not_expected")
+# Why a resource has no expected next update (R9 R21): its emergency is closed, or its cycle is unscheduled.
+NOT_EXPECTED = ("emergency_closed", "unscheduled")
 DUE_SOON_SHARE = 0.2  # the last fifth of a cycle is shown as "due soon" (a display choice, not a rule)
 
 
@@ -46,6 +58,7 @@ class FreshnessRow:
     state: str
     cycle_zh: str = ""  # the update cycle's label in the policy (the page shows it, not the code)
     cycle_en: str = ""
+    not_expected: str = ""  # why no update is expected (one of NOT_EXPECTED), when state is "not_expected"
 
     def cycle_label(self, lang: str) -> str:
         """R9: the update cycle as the policy names it in the page's language (its code if unlabelled)."""
@@ -70,14 +83,36 @@ def _state(last: dt.datetime | None, expected_by: dt.datetime | None, interval: 
     return "fresh"
 
 
+def closed_emergency_resources(session: Session) -> set[str]:
+    """R21: the resources holding the data collected for an emergency that is closed — the collection ended
+    with the response; nothing more is expected of them (read from the emergency's own records)."""
+    from gongshu.sharing.emergency_models import EmergencyEvent, EmergencyResource
+
+    stmt = (
+        select(EmergencyResource.resource_code)
+        .join(EmergencyEvent, EmergencyEvent.id == EmergencyResource.event_id)
+        .where(EmergencyEvent.status == "closed")
+    )
+    return set(session.scalars(stmt))
+
+
+def _interval(cycle: object | None) -> int | None:
+    """R9: the days between two updates of a policy cycle; None when the policy does not schedule it (an
+    unknown cycle, or one without an interval: one-off or irregular)."""
+    days = getattr(cycle, "interval_days", None) if cycle is not None else None
+    return int(days) if days else None
+
+
 def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[FreshnessRow]:
     """R9: every published resource (of `org_ids`, None for all) with its cycle, last successful load,
-    expected next update and state — interrupted first, then never loaded, due soon, fresh."""
+    expected next update and state — interrupted first, then never loaded, due soon, fresh, and last those
+    with no update expected (a closed emergency's, an unscheduled cycle's: never interrupted)."""
     cycles = policy.at(session).doc.update_cycles
     at = now()
     entries = published_entries(session, provider_org_ids=org_ids)
     stores = session.execute(select(StoreResource.resource_code, StoreResource.last_loaded_at))
     loaded = {code: at for code, at in stores}
+    closed = closed_emergency_resources(session)
     provider_ids = {e.provider_org_id for e in entries}
     orgs = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(provider_ids)))}
     rows: list[FreshnessRow] = []
@@ -87,9 +122,14 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
             continue
         last = loaded.get(entry.resource_code)
         cycle = cycles.get(entry.update_cycle)
-        interval = int(cycle.interval_days) if cycle is not None else 1
+        interval = _interval(cycle)
+        why = ""
+        if entry.resource_code in closed:
+            why = "emergency_closed"
+        elif interval is None:
+            why = "unscheduled"
         base = last if last is not None else entry.published_at
-        expected = base + dt.timedelta(days=interval) if base is not None else None
+        expected = base + dt.timedelta(days=interval) if base is not None and interval and not why else None
         rows.append(
             FreshnessRow(
                 resource_code=entry.resource_code,
@@ -99,12 +139,13 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
                 provider=org.name_zh,
                 provider_en=org.name_en or org.name_zh,
                 cycle=entry.update_cycle,
-                interval_days=interval,
+                interval_days=interval or 0,
                 last_update=last,
                 expected_by=expected,
-                state=_state(last, expected, interval, at),
+                state="not_expected" if why else _state(last, expected, interval or 0, at),
                 cycle_zh=cycle.zh if cycle is not None else "",
                 cycle_en=cycle.en if cycle is not None else "",
+                not_expected=why,
             )
         )
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -113,9 +154,14 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
 
 
 def visible_orgs(session: Session, actor: Actor) -> frozenset[int] | None:
-    """R9 R26: the authority and the operator see every resource; a department sees its own (and those
-    of the public service organisations it manages); the public sees none."""
-    if decide(session, actor, Action.SUPERVISE).allowed or actor.org_kind == OrgKind.OPERATOR:
+    """R9 R26–R28: those who read the reports of every provider (the access decision point's
+    DATA_REPORTS_READ, platform-wide: the authority's supervisors, the auditors of the authority and of the
+    operator) and the operator see every resource; a department sees its own (and those of the public
+    service organisations it manages); the public sees none."""
+    if (
+        decide(session, actor, Action.DATA_REPORTS_READ).org_scope is None
+        or actor.org_kind == OrgKind.OPERATOR
+    ):
         return None
     if actor.org_id is None or actor.org_kind in (OrgKind.PERSON, OrgKind.LEGAL_ENTITY):
         raise Forbidden(
@@ -139,13 +185,27 @@ def _authority_users(session: Session) -> set[int]:
 def alarm_interrupted(session: Session) -> list[str]:
     """R9: alarm each newly interrupted resource once — to its provider's data officers and to the
     authority's reviewers and administrators; an alarm is cleared when the resource is no longer
-    interrupted, so that a later interruption alarms again. Returns the codes alarmed now."""
-    rows = {r.resource_code: r for r in freshness(session) if r.state == "interrupted"}
+    interrupted, so that a later interruption alarms again (the audit entry says what it is now: fresh
+    again, no update expected any more, or "unpublished" when its entry was withdrawn). A resource with no
+    expected next update is never alarmed. Returns the codes alarmed now."""
+    states = {r.resource_code: r for r in freshness(session)}
+    rows = {code: r for code, r in states.items() if r.state == "interrupted"}
     alarms = {a.resource_code: a for a in session.scalars(select(FreshnessAlarm))}
     for code, alarm in alarms.items():
         if code not in rows:
             session.delete(alarm)
-            record(session, None, "aggregation.freshness_restored", object_type="resource", object_id=code)
+            now_row = states.get(code)
+            record(
+                session,
+                None,
+                "aggregation.freshness_restored",
+                object_type="resource",
+                object_id=code,
+                detail={
+                    "state": now_row.state if now_row else "unpublished",
+                    "not_expected": now_row.not_expected if now_row else "",
+                },
+            )
     alarmed: list[str] = []
     authority = _authority_users(session)
     for code, row in rows.items():

@@ -1,5 +1,8 @@
 """R7 R13: the provider's data pages — upload a file into a resource, the resource's batches, and one
-batch's report with its quarantined rows. Thin: the rules live in the pipeline and the store."""
+batch's report with its quarantined rows. The lists and reports are read by whoever the access decision
+point lets read the provider's reports (DATA_REPORTS_READ: its data officers, the authority's supervisors,
+the auditors — R26–R28); an action (upload, pull sources) is linked only for those it lets act
+(DATA_INGEST). Thin: the rules live in the pipeline and the store."""
 
 from __future__ import annotations
 
@@ -7,15 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from gongshu.aggregation.readers import ENCODINGS
 from gongshu.aggregation.upload import ingest_upload
 from gongshu.catalog.schemas import vocabulary_label
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import decide, require
+from gongshu.kernel.access.service import AccessDenied, decide, require
 from gongshu.kernel.db import read_scope, session_scope
-from gongshu.kernel.errors import GongshuError
+from gongshu.kernel.errors import Forbidden, GongshuError
 from gongshu.kernel.identity.actor import Actor
 from gongshu.store import batches
 from gongshu.store import service as store
@@ -63,35 +67,84 @@ def _item_labels(info: dict[str, Any], lang: str) -> dict[str, str]:
     return {str(i["name"]): store.column_shown(i, lang) for i in info["items"]}
 
 
+def _reads_reports(session: Session, actor: Actor, provider: int) -> bool:
+    """R7 R13 R26–R28: may the actor read the provider's reports (DATA_REPORTS_READ)?"""
+    return decide(session, actor, Action.DATA_REPORTS_READ, org_id=provider).allowed
+
+
+def _require_reports(session: Session, actor: Actor, code: str) -> int:
+    """R7 R13 R26–R28: a resource's batches are read by those the access decision point lets read its
+    provider's reports (DATA_REPORTS_READ); anyone else is refused. Returns the provider."""
+    provider = store.provider_of(session, code)
+    if not _reads_reports(session, actor, provider):
+        raise Forbidden(
+            "store.batches_forbidden",
+            "只有数据提供单位的数据专员、主管部门和审计员可查看批次",
+            "Only the provider's data officers, the authority and the auditors may see the batches",
+        )
+    return provider
+
+
+def _may_ingest(session: Session, actor: Actor, provider: int | None) -> bool:
+    """R7: may the actor load data into the provider's resources (upload, pull sources)? Asked of the
+    access decision point, so that a page links an action only for those it lets act."""
+    return provider is not None and decide(session, actor, Action.DATA_INGEST, org_id=provider).allowed
+
+
 @router.get("", response_class=HTMLResponse)
 def data_home(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R7: the resources the actor's organisations provide (every resource for the authority)."""
+    """R7 R26–R28: the resources of the providers whose reports the actor reads (every provider for the
+    authority's supervisors and the platform's auditors; their organisations for a data officer or a
+    department's auditor), with the upload and pull links only where the actor may load data."""
     with read_scope() as s:
-        if decide(s, actor, Action.SUPERVISE).allowed:
-            scope: frozenset[int] | None = None
-        else:
-            scope = require(s, actor, Action.DATA_INGEST).org_scope
-        return render(request, "aggregation/home.html", resources=store.resources_of(s, scope))
+        scope = require(s, actor, Action.DATA_REPORTS_READ).org_scope
+        resources = store.resources_of(s, scope)
+        providers = {r["provider_org_id"] for r in resources}
+        may_ingest = {org: _may_ingest(s, actor, org) for org in providers}
+        return render(request, "aggregation/home.html", resources=resources, may_ingest=may_ingest)
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
 def batch_page(request: Request, actor: LoggedIn, batch_id: int) -> HTMLResponse:
-    """R7 R13: a batch's report and the rows it refused (source row, column, rule, message)."""
+    """R7 R13: a batch's report and the rows it refused (source row, column, rule, message). The refused
+    rows are read through the store, which audits the read and decides who may have them (the provider's
+    data officers and the authority's supervisors); a reader of the reports it refuses them to (an
+    auditor, R26–R28) sees the report and how many cells were refused, without the rows."""
     with session_scope() as s:
-        batch, rows, total = batches.read_quarantine(s, actor, batch_id, QUARANTINE_PAGE)
+        try:
+            batch, rows, total = batches.read_quarantine(s, actor, batch_id, QUARANTINE_PAGE)
+            rows_withheld = False
+        except AccessDenied:
+            batch = batches.get(s, batch_id)
+            if not _reads_reports(s, actor, store.provider_of(s, batch.resource_code)):
+                raise  # refused altogether: the refusal of the rows is audited (the web layer records it)
+            rows, total, rows_withheld = [], batches.quarantine_count(s, batch_id), True
         info = store.describe(s, batch.resource_code)
         return render(
-            request, "aggregation/batch.html", batch=batch, res=info, rows=rows, total=total, shown=len(rows)
+            request,
+            "aggregation/batch.html",
+            batch=batch,
+            res=info,
+            rows=rows,
+            total=total,
+            shown=len(rows),
+            rows_withheld=rows_withheld,
         )
 
 
 @router.get("/{code}/batches", response_class=HTMLResponse)
 def batches_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
-    """R7: the resource's batches, newest first."""
+    """R7 R26–R28: the resource's batches, newest first; the upload link only for those who may load."""
     with read_scope() as s:
-        batches.require_view(s, actor, code)
+        provider = _require_reports(s, actor, code)
         info = store.describe(s, code)
-        return render(request, "aggregation/batches.html", res=info, batches=batches.of_resource(s, code))
+        return render(
+            request,
+            "aggregation/batches.html",
+            res=info,
+            batches=batches.of_resource(s, code),
+            may_ingest=_may_ingest(s, actor, provider),
+        )
 
 
 @router.get("/{code}/upload", response_class=HTMLResponse)

@@ -1,18 +1,34 @@
 """R13: quality scores per resource and per department, from the latest re-check of the stored records
-(after the load) and the rows refused by recent batches (during the load).
+(after the load, 事后) and the rows refused by recent batches (during the load, 事中).
 
-Resource score (0–100, higher is better)::
+Resource score (0–100, higher is better), computed at one moment `at` (the pages show it)::
 
-    score = 100 × (1 − problem_records / records) × (1 − refused / received)
+    score = 100 × validity × acceptance
 
-- `problem_records / records` — the share of stored records with at least one problem in the latest
-  re-check (a factor of 1 when the resource has not been re-checked or holds no records);
-- `refused / received` — the share of rows refused, summed over the resource's batches that started in
-  the last RECENT_DAYS days (a factor of 1 when there were none).
+- validity = 1 − problem_records / records — the share of stored records that pass every current rule
+  (type, length, required items, ranges…) in the latest re-check (a factor of 1 when the resource has not
+  been re-checked or the re-check found no record);
+- acceptance = 1 − refused / received — the share of rows accepted by the resource's batches that started
+  in the RECENT_DAYS days before `at`, counting the rows each batch checked (accepted + refused +
+  duplicates: a batch that failed before checking its rows, or is still loading, counts none); a factor
+  of 1 when there were none.
 
-A resource with neither a re-check nor a recent batch has no score. A department's score is the mean of
-its resources' scores weighted by rows: a resource weighs its stored records, or its recent received rows
-when it holds none (so a resource whose every row was refused still counts)."""
+The score changes when a batch is loaded, when a batch leaves the window, and at the next (daily)
+re-check; the list and a resource's page compute it alike, so at one moment they show the same number.
+
+Not every resource is scored (R13; `ResourceScore.status`):
+
+- "no_data": the store holds no record of it and the latest re-check checked none (nothing stored yet,
+  whatever the refused rows) — shown as "no data yet", not as 0;
+- "awaiting_check": it holds records, but they were neither re-checked nor loaded by a recent batch;
+- "emergency_closed": it holds the data of an emergency that is closed (R21: its data was deleted or
+  de-identified at closure, so the current rules no longer describe it);
+- "withdrawn": its catalog entry is withdrawn (R9: the data is no longer kept up).
+
+A department's score is the mean of its SCORED resources' scores weighted by rows — a resource weighs the
+records the re-check counted, or its recent received rows when it holds none; a resource that is not
+scored is left out of the mean, so that it does not drag its department down (nor up). A department with
+no scored resource has no score."""
 
 from __future__ import annotations
 
@@ -28,11 +44,12 @@ from gongshu.quality.recheck import QualityCheck
 from gongshu.store.models import Batch, StoreResource
 
 RECENT_DAYS = 30  # batches that count for the refusal share
+STATUSES = ("scored", "no_data", "awaiting_check", "emergency_closed", "withdrawn")
 
 
 @dataclass
 class ResourceScore:
-    """R13: a resource's quality figures and score (None: nothing to score yet)."""
+    """R13: a resource's quality figures and score (None: not scored, `status` says why)."""
 
     resource_code: str
     name: str
@@ -45,10 +62,30 @@ class ResourceScore:
     checked_at: dt.datetime | None
     score: float | None
     stored: int = 0  # the records the store holds now (`records` is what the latest re-check counted)
+    status: str = "scored"
+    batches: int = 0  # the recent batches whose rows count for `received` and `refused`
+    at: dt.datetime | None = None  # the moment the score was computed
 
     @property
     def weight(self) -> int:
         return self.records or self.received
+
+    @property
+    def validity(self) -> float | None:
+        """R13: the share of the re-checked records without a problem (None: none re-checked)."""
+        if self.problem_records is None or self.records <= 0:
+            return None
+        return 1 - self.problem_records / self.records
+
+    @property
+    def acceptance(self) -> float | None:
+        """R13: the share of the rows recent batches checked that they accepted (None: no recent row)."""
+        return 1 - self.refused / self.received if self.received else None
+
+    @property
+    def scored(self) -> bool:
+        """R13: does it count in its department's score?"""
+        return self.status == "scored" and self.score is not None
 
 
 @dataclass
@@ -63,9 +100,14 @@ class DepartmentScore:
     resources: list[ResourceScore] = field(default_factory=list)
     stored: int = 0  # the records its resources hold now
 
+    @property
+    def scored(self) -> int:
+        """R13: how many of its resources count in its score."""
+        return sum(1 for r in self.resources if r.scored)
+
 
 def score_of(records: int, problem_records: int | None, received: int, refused: int) -> float | None:
-    """R13: 100 × (1 − problem_records/records) × (1 − refused/received); see the module's docstring."""
+    """R13: 100 × validity × acceptance; see the module's docstring."""
     checked = problem_records is not None and records > 0
     if not checked and received == 0:
         return None
@@ -84,23 +126,65 @@ def _latest_checks(session: Session) -> dict[str, QualityCheck]:
     return {c.resource_code: c for c in session.scalars(stmt)}
 
 
-def _recent_batches(session: Session) -> dict[str, tuple[int, int]]:
-    since = now() - dt.timedelta(days=RECENT_DAYS)
+# The rows a batch checked (its report's received = accepted + refused + duplicates, once it has finished).
+_CHECKED_ROWS = Batch.accepted + Batch.refused + Batch.deduplicated
+
+
+def _recent(at: dt.datetime) -> Any:
+    """R13: the batches that count for the refusal share at `at`: started in the window, rows checked."""
+    return (
+        (Batch.started_at >= at - dt.timedelta(days=RECENT_DAYS))
+        & (Batch.started_at <= at)
+        & (_CHECKED_ROWS > 0)
+    )
+
+
+def _recent_batches(session: Session, at: dt.datetime) -> dict[str, tuple[int, int, int]]:
+    """R13: per resource, the rows its recent batches checked, the rows they refused, how many batches."""
     stmt = (
-        select(Batch.resource_code, func.sum(Batch.received), func.sum(Batch.refused))
-        .where(Batch.started_at >= since, Batch.received > 0)
+        select(Batch.resource_code, func.sum(_CHECKED_ROWS), func.sum(Batch.refused), func.count())
+        .where(_recent(at))
         .group_by(Batch.resource_code)
     )
-    return {code: (int(rec or 0), int(ref or 0)) for code, rec, ref in session.execute(stmt)}
+    return {code: (int(rec or 0), int(ref or 0), int(n or 0)) for code, rec, ref, n in session.execute(stmt)}
 
 
-def resource_scores(session: Session, org_ids: frozenset[int] | None = None) -> list[ResourceScore]:
-    """R13: every provisioned resource's score (of the given providers; None: all), worst first."""
+def refusing_batches(session: Session, code: str, at: dt.datetime, limit: int = 50) -> list[Batch]:
+    """R13: the batches counted in a resource's score at `at` that refused rows, newest first (at most
+    `limit`) — where the refused rows are: each batch's quarantine names their source row, column and
+    rule, so that the provider can correct them."""
+    stmt = (
+        select(Batch)
+        .where(Batch.resource_code == code, _recent(at), Batch.refused > 0)
+        .order_by(Batch.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def _not_maintained(session: Session) -> dict[str, str]:
+    """R9 R21: the resources no longer kept up — withdrawn entries, closed emergencies — and why."""
+    from gongshu.aggregation.freshness import closed_emergency_resources
+    from gongshu.catalog.models import CatalogEntry
+
+    out = {code: "emergency_closed" for code in closed_emergency_resources(session)}
+    withdrawn = select(CatalogEntry.resource_code).where(CatalogEntry.status == "withdrawn")
+    out.update({code: "withdrawn" for code in session.scalars(withdrawn)})
+    return out
+
+
+def resource_scores(
+    session: Session, org_ids: frozenset[int] | None = None, *, at: dt.datetime | None = None
+) -> list[ResourceScore]:
+    """R13: every provisioned resource's score at `at` (now if not given) — of the given providers (None:
+    all) — worst first, the resources not scored last."""
     from gongshu.catalog.data_view import entry_labels
 
+    at = at or now()
     checks = _latest_checks(session)
-    recent = _recent_batches(session)
+    recent = _recent_batches(session, at)
     labels = entry_labels(session, org_ids)
+    not_kept = _not_maintained(session)
     out: list[ResourceScore] = []
     for res in session.scalars(select(StoreResource)):
         label = labels.get(res.resource_code)
@@ -108,9 +192,18 @@ def resource_scores(session: Session, org_ids: frozenset[int] | None = None) -> 
             continue
         name, name_en, org = label.name, label.name_en, label.provider_org_id
         check = checks.get(res.resource_code)
-        received, refused = recent.get(res.resource_code, (0, 0))
+        received, refused, n_batches = recent.get(res.resource_code, (0, 0, 0))
         records = check.records if check else res.row_count
         problem_records = check.problem_records if check else None
+        score = score_of(records, problem_records, received, refused)
+        if res.resource_code in not_kept:
+            status = not_kept[res.resource_code]
+        elif res.row_count == 0 and records == 0:
+            status = "no_data"  # R13: nothing stored, nothing checked — no data yet, not a 0
+        elif score is None:
+            status = "awaiting_check"
+        else:
+            status = "scored"
         out.append(
             ResourceScore(
                 resource_code=res.resource_code,
@@ -122,30 +215,42 @@ def resource_scores(session: Session, org_ids: frozenset[int] | None = None) -> 
                 received=received,
                 refused=refused,
                 checked_at=check.checked_at if check else None,
-                score=score_of(records, problem_records, received, refused),
+                score=score if status == "scored" else None,
                 stored=res.row_count,
+                status=status,
+                batches=n_batches,
+                at=at,
             )
         )
-    return sorted(out, key=_worst_first)
+    return sorted(out, key=worst_first)
 
 
-def _worst_first(r: ResourceScore) -> tuple[int, float, str]:
-    return (r.score is None, r.score if r.score is not None else 0.0, r.resource_code)
+def worst_first(r: ResourceScore) -> tuple[int, float, int, str]:
+    """R13: scored resources worst first, then those not scored (in the order of STATUSES)."""
+    return (
+        r.score is None,
+        r.score if r.score is not None else 0.0,
+        STATUSES.index(r.status),
+        r.resource_code,
+    )
 
 
-def department_scores(session: Session, org_ids: frozenset[int] | None = None) -> list[DepartmentScore]:
-    """R13: the departments' scores (weighted by rows), worst first, each with its resources."""
+def department_scores(
+    session: Session, org_ids: frozenset[int] | None = None, *, at: dt.datetime | None = None
+) -> list[DepartmentScore]:
+    """R13: the departments' scores at `at` (weighted by rows, over their scored resources only), worst
+    first, each with its resources."""
     from gongshu.kernel.identity.models import Organisation
 
     by_org: dict[int, list[ResourceScore]] = {}
-    for r in resource_scores(session, org_ids):
+    for r in resource_scores(session, org_ids, at=at):
         by_org.setdefault(r.provider_org_id, []).append(r)
     orgs: dict[int, Any] = {
         o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(list(by_org))))
     }
     out: list[DepartmentScore] = []
     for org_id, resources in by_org.items():
-        scored = [r for r in resources if r.score is not None]
+        scored = [r for r in resources if r.scored]
         weight = sum(r.weight for r in scored)
         score = (
             round(sum(r.score * r.weight for r in scored if r.score is not None) / weight, 2)

@@ -29,6 +29,11 @@ class Action(enum.StrEnum):
     OBJECTION_FILE = "objection.file"
     SUPERVISE = "supervise"
     EMERGENCY_MANAGE = "emergency.manage"
+    # R9 R13 R26–R28: read, without acting, the aggregation's reports — data freshness, the quality scores
+    # and a resource's problems, its batches and their reports. Every role that reads them holds it: the
+    # provider's data officers (their organisations), the authority's supervisors (every provider) and the
+    # auditors — of the authority or the operator for every provider, of a department for its own.
+    DATA_REPORTS_READ = "data.reports_read"
 
 
 PLATFORM_KINDS = frozenset({OrgKind.AUTHORITY, OrgKind.OPERATOR})
@@ -52,11 +57,15 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
         Permission(Action.AUDIT_READ, PLATFORM_KINDS, True),
         Permission(Action.SUPERVISE, PLATFORM_KINDS, True),
         Permission(Action.EMERGENCY_MANAGE, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.DATA_REPORTS_READ, PLATFORM_KINDS, True),
     ),
     Role.ORG_ADMIN: (Permission(Action.USER_MANAGE),),
     Role.AUDITOR: (
         Permission(Action.AUDIT_READ, PLATFORM_KINDS, True),
         Permission(Action.AUDIT_READ),
+        # R26–R28: the auditor supervises read-only — the aggregation's reports, never an upload or a ruling.
+        Permission(Action.DATA_REPORTS_READ, PLATFORM_KINDS, True),
+        Permission(Action.DATA_REPORTS_READ),
     ),
     Role.CATALOG_OFFICER: (Permission(Action.CATALOG_COMPILE),),
     Role.DATA_OFFICER: (
@@ -64,16 +73,21 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
         Permission(Action.DATA_MANAGE),
         Permission(Action.SHARING_APPLY),
         Permission(Action.GRANT_REVOKE),
+        Permission(Action.DATA_REPORTS_READ),
     ),
     Role.REVIEWER: (
         Permission(Action.CATALOG_REVIEW, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.SHARING_REVIEW, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.GRANT_REVOKE, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.DATA_REPORTS_READ, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.SHARING_REVIEW),
     ),
     Role.PRE_REVIEWER: (Permission(Action.OPEN_PRE_REVIEW, frozenset({OrgKind.OPERATOR}), True),),
-    Role.COORDINATOR: (Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),),
+    Role.COORDINATOR: (
+        Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),
+        Permission(Action.DATA_REPORTS_READ, frozenset({OrgKind.AUTHORITY}), True),
+    ),
     Role.DECISION_MAKER: (),
     Role.PUBLIC: (Permission(Action.OPEN_APPLY), Permission(Action.OBJECTION_FILE)),
 }
