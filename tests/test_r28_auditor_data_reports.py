@@ -186,3 +186,16 @@ def test_r28_the_batch_and_quality_pages_word_their_counts_for_data(
     en, _ = page_client("civil_clerk", "en")
     assert "Accepted rows" in en.get(f"/data/batches/{c['batch_id']}").text
     assert "Not re-checked yet" in en.get("/data/quality").text
+
+
+def test_r28_the_menu_offers_the_reports_to_their_readers_only(c: dict[str, Any]) -> None:
+    """The menu links the data pages to whoever may read the reports (the authority's auditor too), not to
+    a catalog officer, who would meet a refusal; a person's menu has no inbox (they handle no step)."""
+    auditor = page_client("authority_auditor")[0].get("/").text
+    for testid in ("nav-data", "nav-freshness", "nav-quality"):
+        assert f'data-testid="{testid}"' in auditor
+    officer = page_client("civil_officer")[0].get("/").text
+    assert 'data-testid="nav-quality"' not in officer and 'data-testid="nav-data"' not in officer
+    assert 'data-testid="nav-inbox"' in officer
+    citizen = page_client("citizen")[0].get("/").text
+    assert 'data-testid="nav-inbox"' not in citizen and 'data-testid="nav-my-data"' in citizen

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from gongshu.kernel.access.policy import Action, held_anywhere
 from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.web import i18n
 
@@ -58,6 +59,13 @@ def lang_of(request: Request) -> str:
     return str(getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE))
 
 
+def _may(actor: Any, action: str) -> bool:
+    """What the menu offers: whether the actor's roles give the action over some organisation (R5)."""
+    if actor is None or getattr(actor, "is_anonymous", True):
+        return False
+    return held_anywhere(actor.role_names(), actor.org_kind, Action(action))
+
+
 def context(request: Request, **extra: Any) -> dict[str, Any]:
     lang = lang_of(request)
     actor = getattr(request.state, "actor", None)
@@ -78,6 +86,7 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "policy_lapsed": getattr(request.state, "policy_lapsed", None),
         "error_detail": lambda error: error_detail(lang, error),
+        "may": lambda action: _may(actor, action),
     }
     base.update(extra)
     return base

@@ -91,3 +91,18 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
     Role.DECISION_MAKER: (),
     Role.PUBLIC: (Permission(Action.OPEN_APPLY), Permission(Action.OBJECTION_FILE)),
 }
+
+
+def held_anywhere(roles: set[str], org_kind: str | None, action: Action) -> bool:
+    """R5: whether roles held in an organisation of this kind give the action over at least one
+    organisation — what a page's menu asks before it offers a link; every page still asks the access
+    decision point for the organisation it shows."""
+    for name in roles:
+        try:
+            role = Role(name)
+        except ValueError:
+            continue
+        for p in ROLE_PERMISSIONS.get(role, ()):
+            if p.action == action and (p.held_at is None or (org_kind is not None and org_kind in p.held_at)):
+                return True
+    return False
