@@ -122,15 +122,16 @@ def test_r26_grants_page_and_revoke_form(session: Session, c: dict[str, Any]) ->
     gid = c["grant"].id
     consumer, _ = client_for(session, "police_clerk")
     mine = consumer.get("/sharing/grants")
-    assert mine.status_code == 200 and f'data-grant="{gid}"' in mine.text and "revoke-form" not in mine.text
+    assert mine.status_code == 200 and f'data-grant="{gid}"' in mine.text and "revoke-link" not in mine.text
     assert "数据共享" in mine.text and consumer.get("/sharing/grants?lang=en").status_code == 200
     provider, csrf = client_for(session, "civil_clerk")
     page = provider.get("/sharing/grants")
-    assert 'data-testid="provided-grants"' in page.text and "revoke-form" in page.text
+    assert 'data-testid="provided-grants"' in page.text and "revoke-link" in page.text
+    assert "revoke-form" in provider.get(f"/sharing/grants/{gid}/revoke").text
     assert provider.post(f"/sharing/grants/{gid}/revoke", data={"reason": "停止"}).status_code == 403
     done = provider.post(
         f"/sharing/grants/{gid}/revoke",
-        data={"reason": "停止共享", "csrf_token": csrf},
+        data={"reason": "停止共享", "confirm": "1", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert done.status_code == 303

@@ -6,6 +6,7 @@ keep a sealed closure report with the event."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +27,24 @@ from gongshu.sharing.emergency_models import TREATMENTS, EmergencyEvent
 from gongshu.store import service as store
 
 REPORT_FORMAT = "gongshu.emergency_closure_report/1"
+_CLOSURE_REASON = re.compile(r"R21 突发事件 #(\d+) 处置结束(?: / R21 emergency event #\1 closed)?")
+
+
+def closure_reason(event_id: int) -> str:
+    """R21: the reason written wherever the closure acts (grants revoked, records treated, cases
+    withdrawn). Stored as written, in both languages; pages show it in theirs with `closure_reason_in`."""
+    return f"R21 突发事件 #{event_id} 处置结束 / R21 emergency event #{event_id} closed"
+
+
+def closure_reason_in(reason: str, lang: str) -> str:
+    """R21, R28: a closure reason (`closure_reason`) in one page language; any other reason, as written."""
+    found = _CLOSURE_REASON.fullmatch(reason.strip())
+    if found is None:
+        return reason
+    number = found.group(1)
+    if lang.startswith("zh"):
+        return f"R21 突发事件 #{number} 处置结束"
+    return f"R21 emergency event #{number} closed"
 
 
 def classify(session: Session, event_id: int, marked: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -75,9 +94,9 @@ def close_event(
             field="evaluation",
         )
     classes = classify(session, event.id, marked)
-    # Stored as written (grants' revocation reason, record history, withdrawn cases): in both languages,
-    # since the pages of either language show it.
-    reason = f"R21 突发事件 #{event.id} 处置结束 / R21 emergency event #{event.id} closed"
+    # Stored as written (grants' revocation reason, record history, withdrawn cases): in both languages;
+    # pages show the part of their language (`closure_reason_in`).
+    reason = closure_reason(event.id)
     treated: list[dict[str, Any]] = []
     for code, items in classes.items():
         before = store.count(session, code)

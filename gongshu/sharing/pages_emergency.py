@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -20,9 +21,11 @@ from gongshu.aggregation.upload import SUFFIXES
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide
 from gongshu.kernel.config import get_settings
+from gongshu.kernel.crypto.seal import registered_key_ids, verify_sealed
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.identity.models import Organisation, User
 from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.sharing import emergency, emergency_closure
 from gongshu.sharing.emergency_models import EmergencyEvent
@@ -150,7 +153,7 @@ def _event_page(
             event=event,
             tasks=tasks,
             submissions=submissions,
-            names=emergency.org_names(s, org_ids),
+            names=_org_names(s, org_ids, lang_of(request)),
             counts=counts,
             resource_items=items,
             scenario=emergency.scenario_of(event),
@@ -234,9 +237,68 @@ async def close_submit(request: Request, actor: LoggedIn, event_id: int) -> Resp
     return RedirectResponse(f"/emergency/{event_id}", status_code=303)
 
 
+@router.get("/{event_id}/report", response_class=HTMLResponse)
+def report_page(request: Request, actor: LoggedIn, event_id: int) -> HTMLResponse:
+    """R21: the sealed closure report, readable: the event, how its data was classified, evaluated and
+    treated, the grants revoked and cases withdrawn, instants in China time, and whether the electronic
+    seal holds (SM3 digest and SM2 signature, by a key the platform trusts: R10). The sealed JSON stays a
+    download beside it."""
+    lang = lang_of(request)
+    with read_scope() as s:
+        event = emergency.get_event(s, actor, event_id)
+        report = emergency_closure.closure_report(s, actor, event_id)
+        check = verify_sealed(report, registered_key_ids(s))
+        doc: dict[str, Any] = report["document"] if isinstance(report.get("document"), dict) else {}
+        info: dict[str, Any] = doc["event"] if isinstance(doc.get("event"), dict) else {}
+        org_ids = [int(i) for i in [info.get("responsible_org_id"), *info.get("responder_org_ids", [])] if i]
+        items: dict[str, dict[str, str]] = {}
+        for code in doc.get("classification", {}):
+            resource = store.find_resource(s, code)
+            if resource is not None:
+                items[code] = {
+                    str(i["name"]): str(
+                        (i.get("label_zh") if lang == "zh" else i.get("label_en")) or i["name"]
+                    )
+                    for i in resource.items
+                }
+        closed_by = doc.get("closed_by_user_id")
+        user = s.get(User, closed_by) if isinstance(closed_by, int) else None
+        seal: dict[str, Any] = report["seal"] if isinstance(report.get("seal"), dict) else {}
+        return render(
+            request,
+            "sharing/emergency_report.html",
+            event=event,
+            doc=doc,
+            info=info,
+            seal=seal,
+            check=check,
+            check_reason=(check.reason_zh if lang == "zh" else check.reason_en) or "",
+            names=_org_names(s, org_ids, lang),
+            items=items,
+            closed_by=user.display_name if user is not None else "",
+            instant=_instant,
+        )
+
+
+def _instant(value: object) -> str:
+    """An ISO instant of the report (UTC, as sealed) in China time, to the minute."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        return as_utc(dt.datetime.fromisoformat(value)).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+def _org_names(session: Any, ids: list[int], lang: str) -> dict[int, str]:
+    """R28: organisations' names in the page language (the English name where there is one)."""
+    rows = session.scalars(select(Organisation).where(Organisation.id.in_(ids or [0])))
+    return {o.id: o.name(lang) for o in rows}
+
+
 @router.get("/{event_id}/report.json")
 def report_json(actor: LoggedIn, event_id: int) -> JSONResponse:
-    """R21: the sealed closure report (verify with `gongshu seal verify`)."""
+    """R21: the sealed closure report as a JSON download (verify with `gongshu seal verify`)."""
     with read_scope() as s:
         report = emergency_closure.closure_report(s, actor, event_id)
     return JSONResponse(
