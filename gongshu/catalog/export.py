@@ -37,7 +37,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
 from gongshu.kernel.policy.service import Policy
-from gongshu.kernel.timeutil import now
+from gongshu.kernel.timeutil import now, today_china
 
 EXPORT_MAX = 10_000
 PAGE = 100
@@ -215,4 +215,5 @@ def export_json(
 
 
 def export_filename(ext: str) -> str:
-    return f"catalog-{now():%Y%m%d}.{ext}"
+    """R6: the export's file name carries the day in China (the day the site shows), not the UTC day."""
+    return f"catalog-{today_china():%Y%m%d}.{ext}"

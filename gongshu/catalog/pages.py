@@ -4,8 +4,9 @@ reviews on the workflow's case page. Thin: every rule lives in the catalog servi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -124,24 +125,92 @@ def _vocab(session: Any, lang: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class CatalogState:
+    """R6: what a catalog page shows — the query, the sort and the facet filters — and the address of
+    the same page with one thing changed (a filter, the page), so that every link keeps the rest."""
+
+    q: str
+    sort: str
+    filters: dict[str, list[str]]
+
+    def url(self, filters: dict[str, list[str]] | None = None, page: int = 1) -> str:
+        params: list[tuple[str, str]] = [("q", self.q)] if self.q else []
+        if self.sort != "relevance":
+            params.append(("sort", self.sort))
+        chosen = self.filters if filters is None else filters
+        params += [(name, v) for name in search.FACETS for v in chosen.get(name, [])]
+        if page > 1:
+            params.append(("page", str(page)))
+        return f"/catalog?{urlencode(params)}" if params else "/catalog"
+
+    def choose(self, name: str, value: str) -> str:
+        """The facet value as the facet's filter, every other facet's filter kept: the facet counts are
+        counted so (every other filter applies, not the facet's own), so the count shown beside the
+        value is the number of entries this address lists."""
+        return self.url({**self.filters, name: [value]})
+
+    def without(self, name: str, value: str) -> str:
+        """The same page without one chosen value (the "×" of its chip)."""
+        rest = {**self.filters, name: [v for v in self.filters.get(name, []) if v != value]}
+        return self.url({k: v for k, v in rest.items() if v})
+
+    def export_query(self) -> str:
+        return self.url(page=1).partition("?")[2]
+
+
+MAX_PAGE = 1_000_000  # a page number beyond it is beyond the last page of any catalog
+
+
+def _page_number(raw: str) -> tuple[int, str]:
+    """R6 R28: the page asked for, and the page's complaint when the value is not a page number (page 1
+    is shown then, with a plain message instead of an error page: a bad address loses nothing)."""
+    value = raw.strip()
+    if not value:
+        return 1, ""
+    if not value.isdigit() or int(value) < 1:
+        return 1, value
+    return int(value), ""
+
+
 @router.get("", response_class=HTMLResponse)
 def catalog_page(
-    request: Request, actor: Anyone, q: str = "", sort: str = "relevance", page: int = 1
+    request: Request, actor: Anyone, q: str = "", sort: str = "relevance", page: str = "1"
 ) -> HTMLResponse:
-    """R6: the city-wide catalog: search box, facets and results, as the visitor may see them."""
+    """R6: the city-wide catalog: search box, facets and results, as the visitor may see them. Every
+    facet link keeps the query, the sort and the other facets' filters; each chosen value can be removed
+    on its own; a page beyond the last says so and links to the last one."""
     lang = lang_of(request)
-    page = max(1, page)
-    filters = facet_filters(request)
+    number, bad_page = _page_number(page)
+    q = q[:200]
+    sort = sort if sort in search.SORTS else "relevance"
+    chosen = {name: [v for v in values if v.strip()] for name, values in facet_filters(request).items()}
+    filters = {name: values for name, values in chosen.items() if values}
+    state = CatalogState(q, sort, filters)
+    offset = (min(number, MAX_PAGE) - 1) * PAGE_SIZE
     with read_scope() as s:
-        result = search.search(s, actor, q[:200], filters, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE, lang)
+        result = search.search(s, actor, q, filters, sort, PAGE_SIZE, offset, lang)
+        labels = {(name, f.value): f.label for name, values in result.facets.items() for f in values}
+        active = [
+            (name, v, labels.get((name, v)) or search.facet_label(s, name, v, lang), state.without(name, v))
+            for name, values in filters.items()
+            for v in values
+        ]
+        pages = max(1, -(-result.total // PAGE_SIZE))
         return render(
             request,
             "catalog/search.html",
             result=result,
             q=q,
             sort=sort,
-            page=page,
+            page=number,
+            pages=pages,
+            beyond=result.total > 0 and number > pages,
+            bad_page=bad_page,
+            unsearchable=search.unsearchable(q),
             filters=filters,
+            active=active,
+            state=state,
             page_size=PAGE_SIZE,
             **_vocab(s, lang),
         )

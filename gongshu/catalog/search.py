@@ -4,6 +4,13 @@ Text is segmented with jieba (cut_for_search) and, in addition, every CJK charac
 token in reading order: a one-character query (婚) finds 婚姻登记, and a query of several characters is
 matched as a phrase of characters, whatever jieba made of it. SQLite indexes the document in an FTS5 table,
 PostgreSQL in a stored tsvector column with a GIN index. Visibility is part of the query (R15, R22).
+A Latin word is matched as a prefix (typing as you go: "Marri" finds marriage, "route" finds routes), and
+an entry holding the whole word ranks above one holding only a longer word that starts with it ("bus":
+bus routes before business licences). Punctuation and symbols are not indexed: a query made only of them
+("%", "'") is searched as literal text and finds nothing (it is never an empty query that lists everything).
+A query shaped like a resource code (letters, digits, "-" and "_", with a digit) finds the entry of that
+code, or the entries whose code ends with it at a "-" (a sequence number such as "0009"), before any
+full-text search.
 On SQLite, a text query reads visibility, filters and facet values from `catalog_fts_facets`, a narrow
 table kept beside the FTS5 index (same rowid), instead of one catalog row per hit.
 
@@ -48,6 +55,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from gongshu.catalog.models import CatalogEntry, CatalogGeneration, CatalogSearchDoc
+from gongshu.catalog.schemas import vocabulary_label
 from gongshu.catalog.validation import PUBLIC_OPEN
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import GOVERNMENT_KINDS, Organisation
@@ -70,7 +78,11 @@ FACETS: dict[str, tuple[Any, str | None]] = {
     "update_cycle": (CatalogEntry.update_cycle, "update_cycles"),
     "grade": (CatalogEntry.grade, "grades"),
 }
+# Facets whose values are labelled by a vocabulary of the compilation specification (schemas.py).
+VOCABULARY_FACETS = {"format": "format"}
 SORTS = ("relevance", "updated")
+# R6: a query that can be a resource code or the end of one (a digit in it, no space).
+CODE_QUERY = re.compile(r"[A-Za-z0-9_\-]*[0-9][A-Za-z0-9_\-]*")
 
 
 def segment(value: str) -> list[str]:
@@ -185,6 +197,12 @@ class QueryTerm:
     prefix: str = ""
 
 
+def unsearchable(q: str) -> bool:
+    """R6: a query of punctuation and symbols only ("%", "'"): none of it is indexed, so it finds nothing
+    (it is not an empty query, which lists the whole catalog)."""
+    return bool(q.strip()) and not parse_query(q)
+
+
 def parse_query(q: str) -> list[QueryTerm]:
     terms: list[QueryTerm] = []
     for m in re.finditer(f"{CJK_RUN.pattern}|{LATIN_WORD.pattern}", q or ""):
@@ -218,19 +236,54 @@ def tsquery(terms: list[QueryTerm]) -> str:
     return " & ".join(out)
 
 
+# R6: a match holding every Latin word of the query as a whole word ranks above one holding only longer
+# words they begin ("bus": bus routes above business licences); the prefix match itself stays.
+WHOLE_WORD_BONUS = 1000.0
+
+
+def _latin_words(terms: list[QueryTerm]) -> list[str]:
+    return [t.prefix for t in terms if t.prefix]
+
+
+def _whole_word_bonus_sqlite(terms: list[QueryTerm]) -> Any:
+    """R6, SQLite: the bonus of a row of `catalog_fts` whose document holds every Latin word whole (0 when the
+    query has no Latin word): one more look-up of those words in the FTS5 index."""
+    words = _latin_words(terms)
+    if not words:
+        return literal_column("0.0", Float)
+    whole = text("SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH :whole").bindparams(
+        whole=" AND ".join(f'"{w}"' for w in words)
+    )
+    holds = literal_column("catalog_fts.rowid").in_(whole.columns(column("rowid", Integer)))
+    return case((holds, literal_column(str(WHOLE_WORD_BONUS), Float)), else_=literal_column("0.0", Float))
+
+
+def _whole_word_bonus_pg(tsv: ColumnElement[Any], terms: list[QueryTerm]) -> Any:
+    """R6, PostgreSQL: the bonus of a document (its tsvector) holding every Latin word whole."""
+    words = _latin_words(terms)
+    if not words:
+        return literal(0.0, Float)
+    whole = func.to_tsquery(literal_column("'simple'::regconfig"), " & ".join(words))
+    return case((tsv.op("@@")(whole), literal(WHOLE_WORD_BONUS, Float)), else_=literal(0.0, Float))
+
+
 def _matches(session: Session, terms: list[QueryTerm]) -> Any:
     """A subquery (entry_id, score) of the documents matching every term; higher score is better."""
     if session.get_bind().dialect.name == "sqlite":
-        stmt = text(
-            "SELECT rowid AS entry_id, -bm25(catalog_fts) AS score FROM catalog_fts "
-            "WHERE catalog_fts MATCH :q"
-        ).bindparams(q=fts5_query(terms))
-        return stmt.columns(entry_id=Integer, score=Float).subquery("m")
+        fts = table("catalog_fts")
+        bm25 = literal_column("-bm25(catalog_fts)", Float) + _whole_word_bonus_sqlite(terms)
+        return (
+            select(literal_column("catalog_fts.rowid", Integer).label("entry_id"), bm25.label("score"))
+            .select_from(fts)
+            .where(literal_column("catalog_fts").op("MATCH")(literal(fts5_query(terms), String)))
+            .subquery("m")
+        )
     # The stored to_tsvector('simple', body) with its GIN index (created by the migration).
     tsv: ColumnElement[Any] = literal_column(f"{CatalogSearchDoc.__tablename__}.tsv")
     tsq = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(terms))
+    score = func.ts_rank(tsv, tsq) + _whole_word_bonus_pg(tsv, terms)
     return (
-        select(CatalogSearchDoc.entry_id.label("entry_id"), func.ts_rank(tsv, tsq).label("score"))
+        select(CatalogSearchDoc.entry_id.label("entry_id"), score.label("score"))
         .select_from(CatalogSearchDoc)
         .where(tsv.op("@@")(tsq))
         .subquery("m")
@@ -285,6 +338,15 @@ class SearchResult:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
 
 
+MAX_ORG_ID = 2**31 - 1
+
+
+def _org_id(value: str) -> int | None:
+    """A provider filter's value as an organisation id, if it can be one."""
+    text = str(value).strip()
+    return int(text) if text.isdigit() and int(text) <= MAX_ORG_ID else None
+
+
 def _filter_conditions(
     filters: dict[str, list[str]], skip: str | None = None, source: Any = None
 ) -> list[ColumnElement[bool]]:
@@ -294,8 +356,8 @@ def _filter_conditions(
         if name == skip or name not in FACETS or not values:
             continue
         column = FACETS[name][0] if source is None else source.c[FACETS[name][0].key]
-        if name == "provider":
-            conds.append(column.in_([int(v) for v in values if str(v).isdigit()]))
+        if name == "provider":  # an id, or nothing (a bigger number than any id is no database error)
+            conds.append(column.in_([int(v) for v in values if _org_id(v) is not None]))
         else:
             conds.append(column.in_(values))
     return conds
@@ -331,7 +393,7 @@ def _candidates_sqlite(
     f = SQLITE_FACETS
     fts = table("catalog_fts")
     conds = _filter_conditions(filters, source=f)
-    bm25 = literal_column("-bm25(catalog_fts)", Float)
+    bm25 = literal_column("-bm25(catalog_fts)", Float) + _whole_word_bonus_sqlite(terms)
     if by_score and conds:
         score: Any = case((and_(*conds), bm25), else_=literal_column("NULL", Float)).label("score")
     elif by_score:
@@ -354,18 +416,28 @@ def _scores_sqlite(session: Session, terms: list[QueryTerm], ids: list[int]) -> 
     """SQLite: the relevance of a few matching entries (the page), by rowid."""
     if not ids:
         return {}
-    stmt = text(
-        "SELECT rowid, -bm25(catalog_fts) FROM catalog_fts WHERE catalog_fts MATCH :q "
-        f"AND +rowid IN ({', '.join(str(int(i)) for i in ids)})"
-    ).bindparams(q=fts5_query(terms))
+    score = literal_column("-bm25(catalog_fts)", Float) + _whole_word_bonus_sqlite(terms)
+    stmt = (
+        select(literal_column("catalog_fts.rowid", Integer), score)
+        .select_from(table("catalog_fts"))
+        .where(
+            literal_column("catalog_fts").op("MATCH")(literal(fts5_query(terms), String)),
+            literal_column("+catalog_fts.rowid").in_([int(i) for i in ids]),
+        )
+    )
     return {int(i): float(sc) for i, sc in session.execute(stmt)}
 
 
-def _candidates(session: Session, actor: Actor, terms: list[QueryTerm]) -> Any:
-    """The visible entries matching the query, narrowed to what ranking, filters and facets need, as a
-    materialized CTE: the full-text match runs once per statement and drives the join by primary key."""
+def _candidates(
+    session: Session, actor: Actor, terms: list[QueryTerm], code: ColumnElement[bool] | None = None
+) -> Any:
+    """The visible entries matching the query (or the resource `code` condition), narrowed to what
+    ranking, filters and facets need, as a materialized CTE: the full-text match runs once per statement
+    and drives the join by primary key."""
     facet_columns = [column for column, _ in FACETS.values()]
     visible = visibility(actor, sqlite_hint=session.get_bind().dialect.name == "sqlite")
+    if code is not None:
+        visible = and_(visible, code)
     if terms:
         m = _matches(session, terms)
         stmt = select(CatalogEntry.id, m.c.score.label("score"), CatalogEntry.updated_at, *facet_columns)
@@ -396,7 +468,13 @@ def search(
     filters = filters or {}
     terms = parse_query(q)
     limit, offset = max(1, min(limit, 100)), max(0, offset)
-    if terms:
+    if unsearchable(q):
+        return SearchResult(0, [], {name: [] for name in FACETS} if with_facets else {})
+    code = code_condition(session, actor, q)
+    if code is not None:
+        page_rows = _browse_page(session, actor, filters, limit, offset, code)
+        total, counts = _browse_summary(session, actor, filters, with_facets, code, q.strip().upper())
+    elif terms:
         by_score = sort != "updated"
         page_rows, total, counts = _search_text(session, actor, terms, filters, by_score, limit, offset)
     else:
@@ -418,6 +496,20 @@ def search(
 
 
 Counts = tuple[tuple[str, str, int], ...]
+
+
+def code_condition(session: Session, actor: Actor, q: str) -> ColumnElement[bool] | None:
+    """R6: a query shaped like a resource code finds the visible entry of that code, or the visible
+    entries whose code ends with it after a "-" ("0009", "01-0009"), case aside. None when the query
+    is not so shaped or no visible code matches it (the query is then searched as text)."""
+    value = q.strip().upper()
+    if not CODE_QUERY.fullmatch(value):
+        return None
+    code = func.upper(CatalogEntry.resource_code)
+    suffix = "%-" + value.replace("_", "\\_")  # no other LIKE wildcard can be in the code shape
+    cond = (code == value) | code.like(suffix, escape="\\")
+    found = session.scalar(select(CatalogEntry.id).where(visibility(actor), cond).limit(1))
+    return cond if found is not None else None
 
 
 def _summary_parts(cand: Any, filters: dict[str, list[str]], with_facets: bool) -> list[Any]:
@@ -483,13 +575,19 @@ def _search_text(
 
 
 def _browse_page(
-    session: Session, actor: Actor, filters: dict[str, list[str]], limit: int, offset: int
+    session: Session,
+    actor: Actor,
+    filters: dict[str, list[str]],
+    limit: int,
+    offset: int,
+    code: ColumnElement[bool] | None = None,
 ) -> list[tuple[int, float, Any]]:
-    """Browsing without a query: the visible entries newest first, read in the order of the
-    (status, updated_at, id) index."""
+    """Browsing without a query (or the entries of a resource `code` query): the visible entries newest
+    first, read in the order of the (status, updated_at, id) index."""
+    extra = [code] if code is not None else []
     stmt = (
         select(CatalogEntry.id, CatalogEntry.updated_at)
-        .where(visibility(actor), *_filter_conditions(filters))
+        .where(visibility(actor), *extra, *_filter_conditions(filters))
         .order_by(desc(CatalogEntry.updated_at), desc(CatalogEntry.id))
         .limit(limit)
         .offset(offset)
@@ -504,17 +602,23 @@ def _filters_key(filters: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, .
 
 
 def _browse_summary(
-    session: Session, actor: Actor, filters: dict[str, list[str]], with_facets: bool
+    session: Session,
+    actor: Actor,
+    filters: dict[str, list[str]],
+    with_facets: bool,
+    code: ColumnElement[bool] | None = None,
+    code_key: str = "",
 ) -> tuple[int, Counts]:
-    """The total and facet counts of browsing without a query, from the cache when the index generation,
-    the visibility class and the filters are the same as when they were counted."""
+    """The total and facet counts of browsing without a query (or of a resource code query, `code_key`
+    naming it), from the cache when the index generation, the visibility class, the code query and the
+    filters are the same as when they were counted."""
     token = generation_token(session)
-    key = (token, visibility_class(actor), _filters_key(filters))
+    key = (token, visibility_class(actor), _filters_key(filters), code_key)
     cached = BROWSE_CACHE.get(key) if token else None
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     counted = with_facets or token is not None  # what is counted once is kept for the next search
-    cand = _candidates(session, actor, [])
+    cand = _candidates(session, actor, [], code)
     summary = _summary(session.execute(union_all(*_summary_parts(cand, filters, counted))).all())
     if token is not None:
         BROWSE_CACHE.put(key, summary)
@@ -543,11 +647,32 @@ def _facets(session: Session, rows: list[tuple[str, str, int]], lang: str) -> di
         if value not in (None, ""):
             counted[facet].append((str(value), n))
     out: dict[str, list[FacetValue]] = {}
-    for name, (_, group) in FACETS.items():
+    for name in FACETS:
         values = sorted(counted[name], key=lambda vn: (-vn[1], int(vn[0]) if name == "provider" else vn[0]))
         if name == "provider":
             names = _provider_names(session, {int(v) for v, _ in values}, lang)
             out[name] = [FacetValue(v, names.get(int(v), v), n) for v, n in values]
         else:
-            out[name] = [FacetValue(v, pol.label(group, v, lang) if group else v, n) for v, n in values]
+            out[name] = [FacetValue(v, _value_label(pol, name, v, lang), n) for v, n in values]
     return out
+
+
+def _value_label(pol: Any, name: str, value: str, lang: str) -> str:
+    """R6: a facet value's label: a policy category's (R30), a specification vocabulary's (the format: "CSV
+    文件", not "csv"), or the value itself (the topic, free text of the entry)."""
+    group = FACETS[name][1]
+    if group:
+        return str(pol.label(group, value, lang))
+    if name in VOCABULARY_FACETS:
+        return vocabulary_label(VOCABULARY_FACETS[name], value, lang)
+    return value
+
+
+def facet_label(session: Session, name: str, value: str, lang: str) -> str:
+    """R6: the label of one facet value, as the facets show it (for a chosen filter)."""
+    if name == "provider":
+        org_id = _org_id(value)
+        return value if org_id is None else _provider_names(session, {org_id}, lang).get(org_id, value)
+    if name not in FACETS:
+        return value
+    return _value_label(policy_service.at(session), name, value, lang)
