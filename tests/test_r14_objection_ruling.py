@@ -179,8 +179,12 @@ def test_r14_ruling_upheld_by_the_municipal_government_is_executed_by_the_provid
     with session_scope() as s:
         engine.decide(s, c["coordinator"], case_id, "escalate", "协调未果，提请市人民政府决定")
     assert _stage(case_id) == "disputed"
-    with pytest.raises(Forbidden), session_scope() as s:  # the coordination is done; the government decides
+    with (
+        pytest.raises(Conflict) as done,
+        session_scope() as s,
+    ):  # the coordination is done; the government decides
         engine.decide(s, c["coordinator"], case_id, "approve", "同意")
+    assert done.value.code == "workflow.already_decided"
     with pytest.raises(ValidationFailed) as err, session_scope() as s:
         engine.decide(s, c["mayor"], case_id, "approve", " ")
     assert err.value.code == "objection.ruling_reasons_required"

@@ -260,3 +260,104 @@ def test_r17_api_applies_and_lists(session: Session, c: dict[str, Any]) -> None:
     assert ok.status_code == 201 and ok.json()["due_on"]
     [row] = client.get("/api/v1/sharing/applications").json()
     assert row["case_id"] == ok.json()["case_id"] and row["sla"] == "on_time"
+
+
+def test_r17_every_field_error_of_an_application_is_reported_together(
+    session: Session, c: dict[str, Any]
+) -> None:
+    code = entry(
+        session,
+        c,
+        sharing_conditions=[
+            {"kind": "scenario", "value": "婚育服务一件事"},
+            {"kind": "key_municipal_work", "value": "民生实事"},
+            {"kind": "cross_department_system", "value": "一网通办"},
+        ],
+    )
+    err = _refused(
+        session,
+        c,
+        code,
+        items=[],
+        scenario="  ",
+        purpose="",
+        valid_from="",
+        valid_to="下个月",
+        delivery_method="fax",
+    )
+    assert err.code == "sharing.application_invalid" and err.status_code == 422 and err.field == "items"
+    fields = [e["field"] for e in err.details["errors"]]
+    assert fields == [
+        "items",
+        "scenario",
+        "purpose",
+        "valid_from",
+        "valid_to",
+        "delivery_method",
+        "key_municipal_work",
+        "cross_department_system",
+    ]
+    assert err.message_zh.startswith(
+        "申请有 8 处需要更正：请选择申请的信息项；请填写应用场景；请填写用途说明"
+    )
+    assert "请填写使用期限的开始日期" in err.message_zh and "请填写有效的使用期限结束日期" in err.message_zh
+    assert all(e["zh"] and e["en"] and e["code"].startswith("sharing.") for e in err.details["errors"])
+    # The period's own errors and the limits of the texts, together too.
+    today = today_china()
+    err = _refused(
+        session,
+        c,
+        c["code"],
+        scenario="婚育服务一件事" * 40,
+        purpose="用" * 5001,
+        valid_from=today - dt.timedelta(days=1),
+        valid_to=today - dt.timedelta(days=2),
+    )
+    codes = [e["code"] for e in err.details["errors"]]
+    assert codes == [
+        "sharing.scenario_too_long",
+        "sharing.purpose_too_long",
+        "sharing.period_past",
+        "sharing.period_invalid",
+    ]
+    assert "应用场景不能超过200字（现为280字）" in err.message_zh
+    # A single error keeps its own code, and lists itself.
+    err = _refused(session, c, c["code"], purpose=" ")
+    assert err.code == "sharing.purpose_required" and [e["field"] for e in err.details["errors"]] == [
+        "purpose"
+    ]
+
+
+def test_r17_apply_page_and_api_show_every_field_error(session: Session, c: dict[str, Any]) -> None:
+    client, csrf = client_for(session, "police_clerk")
+    today = today_china()
+    form = {
+        "scenario": "",
+        "purpose": "",
+        "valid_from": today.isoformat(),
+        "valid_to": (today + dt.timedelta(days=30)).isoformat(),
+        "delivery_method": "api",
+        "csrf_token": csrf,
+    }
+    page = client.post(f"/sharing/apply/{c['code']}", data=form)
+    assert page.status_code == 422 and "sharing.application_invalid" in page.text
+    for text in ("请选择申请的信息项", "请填写应用场景", "请填写用途说明"):
+        assert text in page.text
+    body = {
+        "resource_code": c["code"],
+        "items": [],
+        "scenario": "",
+        "purpose": "",
+        "valid_from": (today - dt.timedelta(days=1)).isoformat(),
+        "valid_to": today.isoformat(),
+        "delivery_method": "api",
+    }
+    bad = client.post("/api/v1/sharing/applications", json=body, headers={"X-CSRF-Token": csrf})
+    error = bad.json()["error"]
+    assert bad.status_code == 422 and error["code"] == "sharing.application_invalid"
+    assert [e["code"] for e in error["details"]["errors"]] == [
+        "sharing.items_required",
+        "sharing.scenario_required",
+        "sharing.purpose_required",
+        "sharing.period_past",
+    ]

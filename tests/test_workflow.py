@@ -552,3 +552,116 @@ def test_case_numbers_are_unique_under_concurrent_submissions(db_clean: str, wor
         t.join()
     assert errors == []
     assert len(numbers) == 12 and len(set(numbers)) == 12
+
+
+def test_r17_a_decision_posted_again_says_when_it_was_taken_and_where_the_case_is(
+    session: Session, world: World
+) -> None:
+    freeze(dt.datetime(2026, 9, 28, 10, 5))
+    case = sharing_application(session, world)
+    engine.decide(session, world.provider_reviewer, case.id, "approve", "")
+    session.commit()
+    before = counts(session)
+    # The provider's browser posts its form again, after the case moved on to the authority.
+    for decision in ("approve", "reject"):
+        with pytest.raises(Conflict) as again:
+            engine.decide(session, world.provider_reviewer, case.id, decision, "再次提交")
+        err = again.value
+        assert err.code == "workflow.already_decided" and err.status_code == 409
+        assert err.message_zh.startswith("您已于 2026-09-28 10:05 办理本环节（数据提供单位审核：通过）")
+        assert f"案件 {case.number} 已转至主管部门审核（市大数据管理局）" in err.message_zh
+        assert err.message_en.startswith(
+            "You already decided on 2026-09-28 10:05 (Provider review: approved)"
+        )
+        assert err.details["current_step"] == "authority_review" and err.details["decision"] == "approve"
+        session.rollback()
+    assert counts(session) == before
+    # A colleague holding the provider's reviewer role is told the step was decided (not by them).
+    colleague = identity.build_actor(
+        session,
+        identity.create_user(
+            session,
+            username="health.reviewer2",
+            display_name="health.reviewer2",
+            password=PASSWORD,
+            org_code="health",
+            roles=["reviewer"],
+        ),
+    )
+    session.commit()
+    with pytest.raises(Conflict) as theirs:
+        engine.decide(session, colleague, case.id, "approve", "")
+    assert theirs.value.code == "workflow.already_decided"
+    assert theirs.value.message_zh.startswith("本环节已于 2026-09-28 10:05 办理")
+    session.rollback()
+    # Someone who never could decide a step of this case is still not the assignee.
+    with pytest.raises(Forbidden) as stranger:
+        engine.decide(session, world.provider_officer, case.id, "approve", "")
+    assert stranger.value.code == "workflow.not_assignee"
+    session.rollback()
+    # Once the case is closed, every late decision hears that it is closed.
+    engine.decide(session, world.authority_reviewer, case.id, "approve", "")
+    session.commit()
+    for actor in (world.provider_reviewer, world.authority_reviewer):
+        with pytest.raises(Conflict) as closed:
+            engine.decide(session, actor, case.id, "approve", "")
+        assert closed.value.code == "workflow.case_closed"
+        session.rollback()
+
+
+def test_r17_reasons_longer_than_the_limit_are_refused_with_their_length(
+    session: Session, world: World
+) -> None:
+    case = sharing_application(session, world)
+    too_long = "理" * 20000
+    before = counts(session)
+    refusals = [
+        lambda: engine.decide(session, world.provider_reviewer, case.id, "reject", too_long),
+        lambda: engine.decide(session, world.provider_reviewer, case.id, "approve", too_long),
+        lambda: engine.withdraw(session, world.consumer, case.id, too_long),
+    ]
+    for refuse in refusals:
+        with pytest.raises(ValidationFailed) as err:
+            refuse()
+        assert err.value.code == "workflow.reasons_too_long" and err.value.field == "reasons"
+        assert f"理由不能超过{engine.REASONS_MAX}字（现为20000字）" in err.value.message_zh
+        assert err.value.details == {"max": engine.REASONS_MAX, "length": 20000}
+        session.rollback()
+    assert counts(session) == before
+    engine.decide(session, world.provider_reviewer, case.id, "reject", "不符合条件")
+    session.commit()
+    with pytest.raises(ValidationFailed) as dispute:
+        engine.escalate(session, world.consumer, case.id, too_long)
+    assert dispute.value.code == "workflow.reasons_too_long" and "现为20000字" in dispute.value.message_zh
+    session.rollback()
+    assert session.get(Case, case.id).status == "rejected"  # type: ignore[union-attr]
+    # Exactly the limit (surrounding spaces aside) is accepted.
+    engine.escalate(session, world.consumer, case.id, "  " + "理" * engine.REASONS_MAX + "  ")
+    session.commit()
+    assert case.status == "in_review"
+
+
+def test_r28_case_page_says_the_step_was_decided_and_keeps_overlong_reasons(
+    session: Session, world: World
+) -> None:
+    from page_fixtures import page_client
+
+    freeze(dt.datetime(2026, 9, 28, 10, 5))
+    case = sharing_application(session, world)
+    provider, csrf = page_client("health.reviewer", session=session)
+    form = {"decision": "approve", "reasons": "", "csrf_token": csrf}
+    first = provider.post(f"/cases/{case.id}/decision", data=form, follow_redirects=False)
+    assert first.status_code == 303
+    again = provider.post(f"/cases/{case.id}/decision", data=form)
+    assert again.status_code == 409 and "workflow.already_decided" in again.text
+    assert "您已于 2026-09-28 10:05 办理本环节" in again.text and "已转至主管部门审核" in again.text
+    english, csrf_en = page_client("health.reviewer", "en", session=session)
+    again_en = english.post(f"/cases/{case.id}/decision", data={**form, "csrf_token": csrf_en})
+    assert again_en.status_code == 409 and "You already decided on 2026-09-28 10:05" in again_en.text
+    applicant, csrf_a = page_client("transport.officer", session=session)
+    long_reasons = "业务调整" * 600
+    refused = applicant.post(
+        f"/cases/{case.id}/withdraw", data={"reasons": long_reasons, "csrf_token": csrf_a}
+    )
+    assert refused.status_code == 422 and "workflow.reasons_too_long" in refused.text
+    assert "理由不能超过2000字（现为2400字）" in refused.text and long_reasons in refused.text

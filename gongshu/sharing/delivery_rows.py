@@ -53,7 +53,13 @@ def decide_for_grant(session: Session, consumer: Actor, grant: Grant) -> DataDec
     resource = data_resource(session, grant.resource_id)
     items = [i for i in grant.items if i in resource.items]
     decision = decide_data(
-        session, consumer, resource, scenario=grant.scenario, items=items, method=grant.delivery_method
+        session,
+        consumer,
+        resource,
+        scenario=grant.scenario,
+        items=items,
+        method=grant.delivery_method,
+        grant_id=grant.id,
     )
     if decision.allowed and decision.grant_id != grant.id:
         state = grant_state(grant)

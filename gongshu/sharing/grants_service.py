@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog.data_view import SharingTerms, resource_codes_of, sharing_terms
 from gongshu.kernel.access import grants as access_grants
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import decide
+from gongshu.kernel.access.service import SCENARIO_MAX, decide
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
@@ -46,6 +47,26 @@ class GrantView:
     may_revoke: bool = False
 
 
+@dataclass(frozen=True)
+class SelfService:
+    """R16: what taking unconditional data recorded — a new grant, or the identical grant already in force
+    (`created` False), with a notice saying which."""
+
+    grant: Grant
+    created: bool
+
+    def notice(self, lang: str = "zh") -> str:
+        g = self.grant
+        until = today_china(as_utc(g.valid_to)).isoformat()
+        if self.created:
+            if lang.startswith("zh"):
+                return f"已登记授权 #{g.id}，有效期至 {until}"
+            return f"Grant #{g.id} recorded, valid until {until}"
+        if lang.startswith("zh"):
+            return f"已有相同的有效授权 #{g.id}（有效期至 {until}），未重复登记"
+        return f"An identical grant #{g.id} is already in force (until {until}); nothing new was recorded"
+
+
 def self_service(
     session: Session,
     actor: Actor,
@@ -56,7 +77,26 @@ def self_service(
     consumer_org_id: int | None = None,
 ) -> Grant:
     """R16: unconditional data is obtained directly; the data officer records the scenario it is taken for,
-    as a grant (origin "unconditional") that every later delivery names and that can be revoked (R26)."""
+    as a grant (origin "unconditional") that every later delivery names and that can be revoked (R26).
+    Idempotent: the identical grant already in force is returned (see `take_unconditional`)."""
+    return take_unconditional(session, actor, code, scenario, items, method, consumer_org_id).grant
+
+
+def take_unconditional(
+    session: Session,
+    actor: Actor,
+    code: str,
+    scenario: str,
+    items: Sequence[str],
+    method: str,
+    consumer_org_id: int | None = None,
+) -> SelfService:
+    """R16: record the scenario unconditional data is taken for — once. A second request for the same
+    consumer, resource, scenario, items and method while an identical self-service grant is in force (a
+    double submission, a form sent twice) returns that grant instead of making a twin. Requests of one
+    consumer are serialised by a row lock on the consumer organisation (PostgreSQL; SQLite serialises
+    writers at BEGIN IMMEDIATE), so two requests racing each other cannot both find none and both create
+    one. Every field error is refused together (R17 `raise_all`)."""
     consumer = applications.consumer_of(session, actor, consumer_org_id)
     terms = sharing_terms(session, code)
     if not terms.published:
@@ -82,14 +122,38 @@ def self_service(
             "The provider uses its own data directly; nothing to record",
             field="resource_code",
         )
-    chosen = applications.check_items_and_method(terms, items, method)
+    chosen, errors = applications.item_and_method_errors(terms, items, method)
     scenario = (scenario or "").strip()
     if not scenario:
-        raise ValidationFailed(
-            "sharing.scenario_required", "请填写应用场景", "State the application scenario", field="scenario"
+        errors.append(
+            ValidationFailed(
+                "sharing.scenario_required",
+                "请填写应用场景",
+                "State the application scenario",
+                field="scenario",
+            )
         )
+    elif len(scenario) > SCENARIO_MAX:
+        errors.append(
+            ValidationFailed(
+                "sharing.scenario_too_long",
+                f"应用场景不能超过{SCENARIO_MAX}字（现为{len(scenario)}字）",
+                f"The scenario may be at most {SCENARIO_MAX} characters (it has {len(scenario)})",
+                field="scenario",
+                details={"max": SCENARIO_MAX, "length": len(scenario)},
+            )
+        )
+    applications.raise_all(errors, "sharing.self_service_invalid", "登记", "request")
+    # One request of this consumer at a time from here to the commit: FOR NO KEY UPDATE, which leaves
+    # the rows that merely refer to the organisation (cases, grants, audit entries) free to be written.
+    session.execute(
+        select(Organisation.id).where(Organisation.id == consumer.id).with_for_update(key_share=True)
+    )
+    existing = _identical_in_force(session, consumer.id, terms.resource_code, scenario, chosen, method)
+    if existing is not None:
+        return SelfService(existing, created=False)
     start = now()
-    return access_grants.create_grant(
+    grant = access_grants.create_grant(
         session,
         actor,
         consumer_org_id=consumer.id,
@@ -101,6 +165,32 @@ def self_service(
         valid_to=start + dt.timedelta(days=unconditional_grant_days()),
         purpose=scenario,
         origin=ORIGIN_UNCONDITIONAL,
+    )
+    return SelfService(grant, created=True)
+
+
+def _identical_in_force(
+    session: Session, consumer_org_id: int, resource_id: str, scenario: str, items: Sequence[str], method: str
+) -> Grant | None:
+    """R16: the consumer's self-service grant in force for exactly this resource, scenario, items (in any
+    order) and method, the earliest if there are several."""
+    candidates = session.scalars(
+        select(Grant)
+        .where(
+            Grant.consumer_org_id == consumer_org_id,
+            Grant.resource_id == resource_id,
+            Grant.scenario == scenario,
+            Grant.delivery_method == method,
+            Grant.origin == ORIGIN_UNCONDITIONAL,
+            Grant.revoked_at.is_(None),
+        )
+        .order_by(Grant.id)
+        .execution_options(populate_existing=True)
+    )
+    wanted = set(items)
+    return next(
+        (g for g in candidates if set(g.items) == wanted and grant_state(g) == "active"),
+        None,
     )
 
 

@@ -162,16 +162,20 @@ def _check_items(requested: Iterable[str] | None, allowed: Iterable[str]) -> tup
     return req
 
 
-_GRANTS_OF = select(
-    Grant.id,
-    Grant.scenario,
-    Grant.delivery_method,
-    Grant.revoked_at,
-    Grant.valid_from,
-    Grant.valid_to,
-    Grant.items,
-    Grant.row_filter,
-).where(Grant.consumer_org_id == bindparam("org"), Grant.resource_id == bindparam("resource"))
+_GRANTS_OF = (
+    select(
+        Grant.id,
+        Grant.scenario,
+        Grant.delivery_method,
+        Grant.revoked_at,
+        Grant.valid_from,
+        Grant.valid_to,
+        Grant.items,
+        Grant.row_filter,
+    )
+    .where(Grant.consumer_org_id == bindparam("org"), Grant.resource_id == bindparam("resource"))
+    .order_by(Grant.id)
+)
 
 
 def _grant_decision(
@@ -182,8 +186,12 @@ def _grant_decision(
     items: Iterable[str] | None,
     method: str,
     at: dt.datetime,
+    grant_id: int | None = None,
 ) -> DataDecision:
-    """R17, R26: a grant covers consumer × resource × items × scenario × period × method."""
+    """R17, R26: a grant covers consumer × resource × items × scenario × period × method. Several grants
+    may cover the same request (an application approved twice, a repeated self-service): the earliest
+    that covers it answers, the same on every backend — unless `grant_id` names the grant to decide
+    under (R19: a delivery made under a grant), when only that grant counts."""
     if actor.org_id is None:
         return _deny("access.no_grant")
     # The grant's columns only (no ORM objects): read on every request, never cached (a revocation or
@@ -193,6 +201,8 @@ def _grant_decision(
         .execute(_GRANTS_OF, {"org": actor.org_id, "resource": resource.resource_id})
         .all()
     )
+    if grant_id is not None:
+        grants = [g for g in grants if g[0] == grant_id]
     if not grants:
         return _deny("access.no_grant")
     best = "access.scenario_mismatch"
@@ -225,14 +235,20 @@ def decide_data(
     items: Iterable[str] | None = None,
     method: str = "api",
     at: dt.datetime | None = None,
+    grant_id: int | None = None,
 ) -> DataDecision:
-    """R15–R18, R22, R26: which items and rows of `resource` may `actor` have, for `scenario`, by `method`?"""
+    """R15–R18, R22, R26: which items and rows of `resource` may `actor` have, for `scenario`, by `method`?
+
+    R19, R26: `grant_id` asks about one grant — a delivery made under that grant (a database table, a
+    file package): only that grant can allow it, so another grant covering the same request does not
+    answer for it (nor for its revocation or expiry), and an unconditional resource's direct use does
+    not stand in for it either."""
     at = at or now()
     scenario = (scenario or "").strip() or None
     if not resource.published:
         return _deny("access.not_published")
     if resource.emergency_event_id is not None:
-        return _decide_emergency(session, actor, resource, scenario, items, at)
+        return _decide_emergency(session, actor, resource, scenario, items, at, grant_id)
     # The provider uses its own data (R5: a department acts for the organisations it manages).
     if (
         not actor.is_anonymous
@@ -246,7 +262,7 @@ def decide_data(
     if resource.sharing_attribute == "not_shared" and resource.open_attribute != "general":
         return _deny("access.not_shared")
     if actor.is_anonymous or (actor.org_kind in {k.value for k in PUBLIC_KINDS}):
-        return _decide_public(session, actor, resource, scenario, items, method, at)
+        return _decide_public(session, actor, resource, scenario, items, method, at, grant_id)
     if actor.org_kind not in {k.value for k in GOVERNMENT_KINDS}:
         return _deny("access.no_rule")
     if resource.sharing_attribute == "not_shared":
@@ -257,15 +273,15 @@ def decide_data(
         return _deny("access.no_data_role")
     if resource.sharing_attribute == "unconditional":
         # R16: obtained directly, for a stated scenario; still decided here and audited by the caller.
-        grant = _grant_decision(session, actor, resource, scenario, items, method, at)
-        if grant.allowed:
+        grant = _grant_decision(session, actor, resource, scenario, items, method, at, grant_id)
+        if grant.allowed or grant_id is not None:
             return grant
         chosen = _check_items(items, resource.items)
         if chosen is None:
             return _deny("access.items_not_granted")
         return DataDecision(True, "access.allowed", chosen, {}, None, scenario, "unconditional")
     if resource.sharing_attribute == "conditional":
-        return _grant_decision(session, actor, resource, scenario, items, method, at)
+        return _grant_decision(session, actor, resource, scenario, items, method, at, grant_id)
     return _deny("access.no_rule")
 
 
@@ -276,6 +292,7 @@ def _decide_emergency(
     scenario: str | None,
     items: Iterable[str] | None,
     at: dt.datetime,
+    grant_id: int | None = None,
 ) -> DataDecision:
     """R21: data collected for an emergency is used only for it — by the data officers of the event's
     responders, through the grant (origin "emergency") opening the event or adding a responder made,
@@ -284,14 +301,18 @@ def _decide_emergency(
     if actor.is_anonymous or actor.org_id is None or not actor.role_names() & {Role.DATA_OFFICER.value}:
         return _deny("access.emergency_only")
     grants = session.scalars(
-        select(Grant).where(
+        select(Grant)
+        .where(
             Grant.consumer_org_id == actor.org_id,
             Grant.resource_id == resource.resource_id,
             Grant.origin == "emergency",
             Grant.revoked_at.is_(None),
         )
+        .order_by(Grant.id)
     )
     for g in grants:
+        if grant_id is not None and g.id != grant_id:
+            continue
         if not (g.valid_from <= at <= g.valid_to) or (scenario is not None and scenario != g.scenario):
             continue
         chosen = _check_items(items, [i for i in g.items if i in resource.items])
@@ -309,6 +330,7 @@ def _decide_public(
     items: Iterable[str] | None,
     method: str,
     at: dt.datetime,
+    grant_id: int | None = None,
 ) -> DataDecision:
     """R22, R23: the public gets generally open data (personal items only after de-identification, which
     the opening service applies, so they are withheld here) and on-application data under a grant."""
@@ -323,7 +345,7 @@ def _decide_public(
             return _deny("access.anonymous")
         if scenario is None:
             return _deny("access.scenario_required")
-        decision = _grant_decision(session, actor, resource, scenario, items, method, at)
+        decision = _grant_decision(session, actor, resource, scenario, items, method, at, grant_id)
         if decision.allowed:
             return DataDecision(
                 True,

@@ -21,7 +21,8 @@ from gongshu.kernel.errors import Conflict, Forbidden, Unauthenticated, Validati
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
-from gongshu.kernel.timeutil import now, today_china
+from gongshu.kernel.policy.service import Policy
+from gongshu.kernel.timeutil import CHINA, as_utc, now, today_china
 from gongshu.kernel.workflow import hooks
 from gongshu.kernel.workflow.models import Case, Step
 from gongshu.kernel.workflow.notify import follow, notify_followers
@@ -54,6 +55,10 @@ DISPUTABLE = ("rejected", "returned")
 _PAST = {"approve": "approved", "return": "returned", "reject": "rejected", "escalate": "escalated"}
 _ZH = {"approve": "通过", "return": "退回", "reject": "不予通过", "escalate": "提请市人民政府决定"}
 TITLE_MAX = 300
+REASONS_MAX = 2000
+"""R17: the longest written reasons a decision, a withdrawal or a dispute holds, in characters (as long
+as an objection's reasons, R14). Longer reasons are refused with their length, never cut off; supporting
+material goes as an attached file."""
 
 
 def case_number(kind: str, year: int, case_id: int) -> str:
@@ -65,9 +70,26 @@ def _require_person(actor: Actor) -> None:
         raise Unauthenticated("auth.login_required", "请先登录", "Please log in first")
 
 
-def _require_reasons(reasons: str | None, what_zh: str, what_en: str) -> str:
-    """R17: a refusal (and every return, withdrawal and dispute) carries written reasons."""
+def _bounded_reasons(reasons: str | None) -> str:
+    """R17: written reasons, stripped, at most REASONS_MAX characters — refused precisely, naming their
+    length, when longer (nothing is cut off)."""
     text = (reasons or "").strip()
+    if len(text) > REASONS_MAX:
+        raise ValidationFailed(
+            "workflow.reasons_too_long",
+            f"理由不能超过{REASONS_MAX}字（现为{len(text)}字），请精简后重新提交；详细材料可作为附件上传",
+            f"Reasons may be at most {REASONS_MAX} characters (these have {len(text)}); shorten them and "
+            "submit again — supporting material goes as an attached file",
+            field="reasons",
+            details={"max": REASONS_MAX, "length": len(text)},
+        )
+    return text
+
+
+def _require_reasons(reasons: str | None, what_zh: str, what_en: str) -> str:
+    """R17: a refusal (and every return, withdrawal and dispute) carries written reasons, at most
+    REASONS_MAX characters."""
+    text = _bounded_reasons(reasons)
     if not text:
         raise ValidationFailed(
             "workflow.reasons_required",
@@ -218,13 +240,14 @@ def decide(session: Session, actor: Actor, case_id: int, decision: str, reasons:
         raise Conflict(
             "workflow.case_closed", f"案件 {case.number} 不在审核中", f"Case {case.number} is not in review"
         )
+    pol = policy_of(session, case)
     if not actor.has_role(step.assignee_role, step.assignee_org_id):
+        _refuse_decided_before(session, actor, case, step, pol)
         raise Forbidden(
             "workflow.not_assignee",
             f"您不是案件 {case.number} 当前环节的办理人",
             f"You are not the assignee of the current step of case {case.number}",
         )
-    pol = policy_of(session, case)
     on_chain = is_escalation_step(pol, step)
     if decision not in decisions_for(pol, case, step):
         if decision == "escalate" and on_chain:
@@ -240,7 +263,7 @@ def decide(session: Session, actor: Actor, case_id: int, decision: str, reasons:
             field="decision",
         )
     following = following_step(case, step)
-    text = (reasons or "").strip()
+    text = _bounded_reasons(reasons)
     if decision != "approve":
         text = _require_reasons(text, f"“{_ZH[decision]}”", f"Decision {decision!r}")
 
@@ -271,6 +294,45 @@ def decide(session: Session, actor: Actor, case_id: int, decision: str, reasons:
         en += f"; now at {next_en}, due {started.due_on}"
     notify_followers(session, case, _PAST[decision], zh, en, exclude=actor.user_id)
     return case
+
+
+def _refuse_decided_before(session: Session, actor: Actor, case: Case, active: Step, pol: Policy) -> None:
+    """R17: a decision posted again on a step already decided (the provider's browser sending its form a
+    second time after the case moved on to the authority) is refused as what it is — the step was
+    decided: when, how, and where the case is now (409 workflow.already_decided) — rather than as a
+    stranger's decision. The actor's own last decision of this case is named; failing that, the last
+    decision of a step the actor could have taken (a colleague's). Anything else: not the assignee."""
+    done = [s for s in case.steps if s.state == "done" and s.seq < active.seq and s.decided_at is not None]
+    mine = [s for s in done if actor.user_id is not None and s.decided_by_user_id == actor.user_id]
+    theirs = [s for s in done if actor.has_role(s.assignee_role, s.assignee_org_id)]
+    own = bool(mine)
+    if not (mine or theirs):
+        return
+    decided = (mine or theirs)[-1]
+    if decided.decision not in _ZH:
+        return
+    at = as_utc(decided.decided_at or now()).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    org = session.get(Organisation, active.assignee_org_id)
+    step_zh, step_en = step_label(pol, case, decided)
+    next_zh, next_en = step_label(pol, case, active)
+    org_zh = f"（{org.name('zh')}）" if org is not None else ""
+    org_en = f" ({org.name('en')})" if org is not None else ""
+    who_zh = "您已" if own else "本环节已"
+    who_en = "You already decided" if own else "This step was already decided"
+    raise Conflict(
+        "workflow.already_decided",
+        f"{who_zh}于 {at} 办理本环节（{step_zh}：{_ZH[decided.decision]}），"
+        f"案件 {case.number} 已转至{next_zh}{org_zh}，无需再次提交",
+        f"{who_en} on {at} ({step_en}: {_PAST[decided.decision]}); case {case.number} is now at "
+        f"{next_en}{org_en} — nothing to submit again",
+        details={
+            "decided_at": as_utc(decided.decided_at or now()).isoformat(),
+            "step": decided.name,
+            "decision": decided.decision,
+            "current_step": active.name,
+            "current_org_id": active.assignee_org_id,
+        },
+    )
 
 
 def _close(
