@@ -286,3 +286,32 @@ def test_r26_the_file_check_is_shared_with_its_own_words_and_codes() -> None:
             field="evidence",
         )
     assert err.value.code == "objection.evidence_type" and "证明材料“证明.docx”" in err.value.message_zh
+
+
+def test_r26_an_auditor_of_the_applicant_cannot_withdraw_dispute_or_resubmit(
+    session: Session, world: World
+) -> None:
+    """The applicant's own acts are refused to the applicant organisation's auditor too (read only), by the
+    engine itself — the page hides the forms, a POST or an API call meets the same refusal."""
+    u = identity.create_user(
+        session,
+        username="transport.auditor",
+        display_name="审计员",
+        password="Workflow2026pass",
+        org_code="transport",
+        roles=["auditor"],
+    )
+    session.commit()
+    auditor = identity.build_actor(session, u)
+    case = sharing_application(session, world)
+    for act in (
+        lambda: engine.withdraw(session, auditor, case.id, "不再需要"),
+        lambda: engine.escalate(session, auditor, case.id, "不服"),
+        lambda: engine.resubmit(session, auditor, case.id),
+    ):
+        with pytest.raises(Forbidden) as err:
+            act()
+        session.rollback()
+        assert err.value.code == "workflow.read_only"
+    session.expire_all()
+    assert session.get(type(case), case.id).status == "in_review"  # type: ignore[union-attr]

@@ -40,7 +40,7 @@ from gongshu.kernel.workflow.steps import (
     policy_of,
     step_label,
 )
-from gongshu.kernel.workflow.visibility import get_case
+from gongshu.kernel.workflow.visibility import get_case, is_read_only
 
 # Case numbers: a prefix per kind, the year of submission and the case's id ("GX-2026-000123").
 PREFIXES = {
@@ -101,6 +101,14 @@ def _require_reasons(reasons: str | None, what_zh: str, what_en: str) -> str:
 
 
 def _require_applicant(actor: Actor, case: Case, what_zh: str, what_en: str) -> None:
+    """The applicant's own acts (withdraw, dispute, resubmit): only the applicant organisation's accounts
+    that may act — an auditor there reads the case but changes nothing (R26, R28)."""
+    if is_read_only(actor):
+        raise Forbidden(
+            "workflow.read_only",
+            f"审计人员只能查阅案件 {case.number}，不能{what_zh}",
+            f"An auditor may read case {case.number} but not {what_en} it",
+        )
     if not actor.acts_for(case.applicant_org_id):
         raise Forbidden(
             "workflow.not_applicant",
