@@ -144,13 +144,18 @@ def test_r16_every_error_of_a_self_service_request_is_reported(session: Session,
 def test_r16_self_service_page_posted_twice_keeps_one_grant(session: Session, c: dict[str, Any]) -> None:
     client, csrf = client_for(session, "police_clerk")
     form = {"items": ["id_number"], "scenario": SCENARIO, "method": "db_table", "csrf_token": csrf}
+    said = []
     for _ in range(2):
         done = client.post(f"/sharing/self-service/{c['code']}", data=form, follow_redirects=False)
         assert done.status_code == 303
+        said.append(client.get(done.headers["location"]).text)
     body = {"resource_code": c["code"], "scenario": SCENARIO, "items": ["id_number"], "method": "db_table"}
     made = client.post("/api/v1/sharing/self-service", json=body, headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201
-    assert _grants(session) == 1 and made.json()["grant_id"] == session.scalar(select(Grant.id))
+    gid = session.scalar(select(Grant.id))
+    assert _grants(session) == 1 and made.json()["grant_id"] == gid
+    assert "应用场景已登记" in said[0] and "未重复登记" not in said[0]
+    assert f"已有相同的有效授权 #{gid}，未重复登记" in said[1]  # the second post is told, not silently merged
 
 
 def _twins(session: Session, c: dict[str, Any]) -> tuple[Grant, Grant]:

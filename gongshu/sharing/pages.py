@@ -248,6 +248,7 @@ def _grants_page(request: Request, actor: Actor, status_code: int = 200, **extra
             provided=provided,
             supervising=scope.allowed and scope.org_scope is None,
             done=request.query_params.get("done"),
+            done_grant=request.query_params.get("grant", "")[:12],
             **_vocab(s, lang),
             **extra,
         )
@@ -392,9 +393,13 @@ async def self_service_submit(request: Request, actor: LoggedIn, code: str) -> R
     }
     try:
         with session_scope() as s:
-            grants_service.self_service(s, actor, code, form["scenario"], form["items"], form["method"])
+            taken = grants_service.take_unconditional(
+                s, actor, code, form["scenario"], form["items"], form["method"]
+            )
+            done, grant_id = ("granted" if taken.created else "existing"), taken.grant.id
     except GongshuError as exc:
         return _self_page(
             request, code, exc.status_code, form, error=exc, error_message=exc.message(lang_of(request))
         )
-    return RedirectResponse("/sharing/grants?done=granted", status_code=303)
+    # R16: a form sent twice finds the grant already in force, and says so.
+    return RedirectResponse(f"/sharing/grants?done={done}&grant={grant_id}#grant-{grant_id}", status_code=303)
