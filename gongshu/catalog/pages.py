@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from gongshu.catalog import search, service
 from gongshu.catalog.api import facet_filters
 from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.pages_review import FIELD_LABELS, ITEM_FIELD_LABELS, pending_changes
 from gongshu.catalog.schemas import (
     DATA_TYPES,
     FORMATS,
@@ -31,6 +32,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
 from gongshu.web.deps import csrf_protect, current_actor, require_actor
+from gongshu.web.i18n import gettext
 from gongshu.web.pages.cases import china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
 
@@ -39,7 +41,9 @@ Anyone = Annotated[Actor, Depends(current_actor)]
 LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
 PAGE_SIZE = 20
-BLANK_ITEM_ROWS = 2
+BLANK_ITEM_ROWS = 3  # blank item rows under the items (the "add an item" button adds more in place)
+MORE_ROWS = 5  # without JavaScript, "5 more rows" re-renders the form with this many more blank rows
+MAX_BLANK_ROWS = 100
 ENTRY_FIELDS = (
     "catalog_kind",
     "category_code",
@@ -75,8 +79,8 @@ def _rows(form: FormData, prefix: str, fields: tuple[str, ...]) -> list[dict[str
 def form_to_input(form: FormData) -> EntryInput:
     """The editor's form as an entry input (types are checked by the services)."""
     data: dict[str, Any] = {f: str(form.get(f) or "").strip() for f in ENTRY_FIELDS}
-    data["keywords"] = [k for k in str(form.get("keywords") or "").replace("，", ",").split(",") if k.strip()]
-    data["related_codes"] = [k.strip() for k in str(form.get("related_codes") or "").split(",") if k.strip()]
+    data["keywords"] = service.split_keywords(str(form.get("keywords") or ""))
+    data["related_codes"] = service.split_keywords(str(form.get("related_codes") or ""))
     data["sharing_methods"] = [str(v) for v in form.getlist("sharing_methods")]
     data["contains_personal_info"] = form.get("contains_personal_info") == "on"
     data["deidentified"] = form.get("deidentified") == "on"
@@ -100,6 +104,46 @@ def _field_errors(exc: GongshuError, lang: str) -> dict[str, str]:
     for e in errors:
         out.setdefault(e["field"], e["zh"] if lang == "zh" else e["en"])
     return out
+
+
+def _with_foreseen(errors: dict[str, str], data: EntryInput, lang: str) -> dict[str, str]:
+    """R6 R19: every error at the first save. The sharing methods are required for shared data: when the
+    sharing attribute is not chosen yet and no method either, the officer is told now, not at the next
+    save once the attribute is chosen."""
+    if not data.sharing_attribute and not data.sharing_methods and "sharing_methods" not in errors:
+        errors = {
+            **errors,
+            "sharing_methods": gettext(
+                lang, "For data shared unconditionally or on conditions, choose at least one method (R19)."
+            ),
+        }
+    return errors
+
+
+def _error_list(errors: dict[str, str], lang: str) -> list[tuple[str, str, str]]:
+    """R6 R28: every error of the form, each named by its field's label in the page language (the item
+    and condition rows by their number), for the list at the top of the form: (field, label, message)."""
+    out = []
+    for field, message in errors.items():
+        if field == "_form":
+            continue
+        head, _, rest = field.partition("[")
+        label = gettext(lang, _FORM_LABELS.get(head) or FIELD_LABELS.get(head) or head)
+        if rest:
+            number, _, sub = rest.partition("]")
+            sub = sub.lstrip(".")
+            what = gettext(lang, "Information item") if head == "items" else label
+            label = f"{what} {int(number) + 1 if number.isdigit() else number}"
+            if sub:
+                sub_label = gettext(lang, ITEM_FIELD_LABELS.get(sub, "") or _CONDITION_PARTS.get(sub, sub))
+                label += f" · {sub_label}"
+        out.append((field, label, message))
+    return out
+
+
+_CONDITION_PARTS = {"kind": "Condition kind", "value": "Condition", "name": "Name"}
+# Fields of the form that are not fields of the snapshot (msgids of the page catalogs).
+_FORM_LABELS = {"items": "Information items", "reasons": "Reasons for the change"}
 
 
 def _vocab(session: Any, lang: str) -> dict[str, Any]:
@@ -218,7 +262,22 @@ def catalog_page(
 
 def _info(entry: CatalogEntry) -> dict[str, str]:
     """What the editor shows of the entry being edited (read inside the unit of work)."""
-    return {"resource_code": entry.resource_code, "status": entry.status, "name": entry.name}
+    return {
+        "resource_code": entry.resource_code,
+        "status": entry.status,
+        "name": entry.name,
+        "name_en": entry.name_en,
+    }
+
+
+def _more_rows(form: FormData) -> int | None:
+    """R6 R28: the number of blank item rows to show when the officer asked for more rows without
+    JavaScript (the form is shown again, nothing saved, nothing lost); None on an ordinary save."""
+    if form.get("more_rows") is None:
+        return None
+    shown = str(form.get("blank_rows") or "")
+    current = int(shown) if shown.isdigit() else BLANK_ITEM_ROWS
+    return min(current + MORE_ROWS, MAX_BLANK_ROWS)
 
 
 def _editor(
@@ -229,8 +288,10 @@ def _editor(
     errors: dict[str, str] | None = None,
     reasons: str = "",
     status_code: int = 200,
+    blank_rows: int = BLANK_ITEM_ROWS,
 ) -> HTMLResponse:
     lang = lang_of(request)
+    errors = errors or {}
     with read_scope() as s:
         scope = _compile_scope(s, actor)
         providers = [
@@ -243,10 +304,12 @@ def _editor(
             "catalog/edit.html",
             entry=entry,
             data=data,
-            errors=errors or {},
+            errors=errors,
+            error_list=_error_list(errors, lang),
             reasons=reasons,
             providers=providers,
-            blank_rows=BLANK_ITEM_ROWS,
+            blank_rows=blank_rows,
+            more_rows=MORE_ROWS,
             status_code=status_code,
             **_vocab(s, lang),
         )
@@ -275,12 +338,47 @@ def _compile_scope(s: Any, actor: Actor) -> set[int]:
 async def new_submit(request: Request, actor: LoggedIn) -> Response:
     form = await request.form()
     data = form_to_input(form)
+    if (more := _more_rows(form)) is not None:
+        return _editor(request, actor, None, data, blank_rows=more)
     try:
         with session_scope() as s:
             code = service.create_draft(s, actor, data).resource_code
     except ValidationFailed as exc:
-        return _editor(request, actor, None, data, _field_errors(exc, lang_of(request)), status_code=422)
+        lang = lang_of(request)
+        errors = _with_foreseen(_field_errors(exc, lang), data, lang)
+        return _editor(request, actor, None, data, errors, status_code=422)
     return RedirectResponse(f"/catalog/{quote(code)}?done=saved", status_code=303)
+
+
+@router.get("/mine", response_class=HTMLResponse)
+def mine_page(request: Request, actor: LoggedIn, done: str = "", code: str = "") -> HTMLResponse:
+    """R6 R9: the unit's own entries for its catalog officers — drafts (found again here: the public
+    catalog lists published entries only), drafts returned by the authority, entries in review, changes
+    under review, then the published and withdrawn ones — with where each stands; a draft never
+    submitted may be deleted from here."""
+    lang = lang_of(request)
+    with read_scope() as s:
+        scope = _compile_scope(s, actor)
+        if not scope:
+            require(s, actor, Action.CATALOG_COMPILE, org_id=actor.org_id)
+        rows = service.unit_entries(s, scope)
+        names = {
+            o.id: o.name(lang)
+            for o in s.query(Organisation).filter(
+                Organisation.id.in_({r.entry.provider_org_id for r in rows})
+            )
+        }
+        return render(
+            request,
+            "catalog/mine.html",
+            rows=rows,
+            providers=names,
+            several=len({r.entry.provider_org_id for r in rows}) > 1,
+            done=done,
+            deleted_code=code[:80],
+            china_time=china_time,
+            counts={state: sum(1 for r in rows if r.state == state) for state in service.UNIT_STATES},
+        )
 
 
 @router.get("/{code}", response_class=HTMLResponse)
@@ -291,7 +389,7 @@ def entry_page(request: Request, actor: Anyone, code: str, done: str = "") -> HT
         entry = service.get_entry(s, actor, code)
         history = service.versions(s, entry)
         provider = s.get(Organisation, entry.provider_org_id)
-        pending = service.diff(service.snapshot(entry), entry.pending) if entry.pending else []
+        pending = pending_changes(s, entry, lang)
         return render(
             request,
             "catalog/entry.html",
@@ -302,6 +400,7 @@ def entry_page(request: Request, actor: Anyone, code: str, done: str = "") -> HT
             pending_changes=pending,
             china_time=china_time,
             can_edit=service.can_edit(s, actor, entry),
+            deletable=service.is_deletable(entry) and service.can_edit(s, actor, entry),
             viewable_cases=viewable_case_ids(
                 s,
                 actor,
@@ -327,6 +426,12 @@ async def edit_submit(request: Request, actor: LoggedIn, code: str) -> Response:
     form = await request.form()
     data = form_to_input(form)
     reasons = str(form.get("reasons") or "")
+    if (more := _more_rows(form)) is not None:
+        with read_scope() as s:
+            entry = service.get_entry(s, actor, code)
+            require(s, actor, Action.CATALOG_COMPILE, org_id=entry.provider_org_id)
+            info = _info(entry)
+        return _editor(request, actor, info, data, reasons=reasons, blank_rows=more)
     done = "saved"
     try:
         with session_scope() as s:
@@ -339,7 +444,9 @@ async def edit_submit(request: Request, actor: LoggedIn, code: str) -> Response:
     except ValidationFailed as exc:
         with read_scope() as s:
             info = _info(service.get_entry(s, actor, code))
-        return _editor(request, actor, info, data, _field_errors(exc, lang_of(request)), reasons, 422)
+        lang = lang_of(request)
+        errors = _with_foreseen(_field_errors(exc, lang), data, lang)
+        return _editor(request, actor, info, data, errors, reasons, 422)
     return RedirectResponse(f"/catalog/{quote(code)}?done={done}", status_code=303)
 
 
@@ -361,3 +468,24 @@ async def withdraw(request: Request, actor: LoggedIn, code: str) -> Response:
         entry = service.get_entry(s, actor, code)
         service.withdraw(s, actor, entry.id, str(form.get("reasons") or ""))
     return RedirectResponse(f"/catalog/{quote(code)}?done=withdrawn", status_code=303)
+
+
+@router.get("/{code}/delete", response_class=HTMLResponse)
+def delete_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
+    """R6: confirm the deletion of a draft never submitted (or say why this entry cannot be deleted)."""
+    with read_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        require(s, actor, Action.CATALOG_COMPILE, org_id=entry.provider_org_id)
+        return render(request, "catalog/delete.html", entry=entry, deletable=service.is_deletable(entry))
+
+
+@router.post("/{code}/delete", dependencies=Protected)
+async def delete_submit(request: Request, actor: LoggedIn, code: str) -> Response:
+    """R6: delete a draft never submitted (audited); the list of the unit's entries says it is gone."""
+    form = await request.form()
+    if form.get("confirm") != "yes":
+        return RedirectResponse(f"/catalog/{quote(code)}/delete", status_code=303)
+    with session_scope() as s:
+        entry = service.get_entry(s, actor, code)
+        service.delete_draft(s, actor, entry.id)
+    return RedirectResponse(f"/catalog/mine?done=deleted&code={quote(code)}", status_code=303)

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gongshu.catalog import service
+from gongshu.catalog.models import CatalogEntry
+from gongshu.catalog.schemas import vocabulary_label
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import Forbidden
 from gongshu.kernel.identity.actor import Actor
@@ -20,6 +22,7 @@ from gongshu.kernel.policy import service as policy_service
 from gongshu.kernel.timeutil import as_utc
 from gongshu.kernel.workflow import inbox
 from gongshu.web.deps import current_actor, require_role
+from gongshu.web.i18n import gettext
 from gongshu.web.pages.cases import LABELS, china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
 
@@ -61,6 +64,19 @@ FIELD_LABELS = {
     "related_codes": _("Related resources"),
     "provider_org_id": _("Provider"),
 }
+# Labels of an information item's fields (msgids of the page catalogs) and the vocabularies of its values.
+ITEM_FIELD_LABELS = {
+    "label_zh": _("Label"),
+    "label_en": _("English label"),
+    "data_type": _("Data type"),
+    "length": _("Length"),
+    "is_key": _("Key item"),
+    "sensitivity": _("Sensitivity"),
+    "description": _("Description"),
+}
+ITEM_VOCABULARIES = {"data_type": "data_type", "sensitivity": "sensitivity"}
+# Snapshot fields never shown as changed: the resource code is the entry's identity, it never changes.
+UNSHOWN_FIELDS = ("resource_code",)
 # Snapshot fields whose values are keys of a policy group (labelled by the policy, R30).
 POLICY_GROUPS = {
     "catalog_kind": "catalog_kinds",
@@ -130,24 +146,128 @@ def item_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> l
     return out
 
 
-def _shown(value: Any, group: str | None, label: Any, orgs: dict[int, str], field: str) -> str:
-    """A snapshot value as the page shows it: policy keys by their labels, lists joined."""
+@dataclass(frozen=True)
+class ShownField:
+    """R9 R28: a field as it was and as it is (or is proposed), labelled and shown in the page language."""
+
+    field: str
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    """R9 R28: an information item added, removed or changed, named by its label in the page language,
+    with the fields that changed."""
+
+    name: str
+    change: str  # added, removed, changed
+    label: str
+    fields: tuple[ShownField, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShownChanges:
+    """R9: what differs between two snapshots of an entry, as the entry page (a change under review) and
+    the versions page show it: labelled fields and item changes, never raw values."""
+
+    fields: tuple[ShownField, ...] = ()
+    items: tuple[ShownItem, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.items)
+
+
+def _value(value: Any, lang: str, group: str | None, pol: Any, orgs: dict[int, str], field: str) -> str:
+    """A snapshot value in the page language: policy keys by the policy's labels (R30), the catalog's own
+    vocabularies by theirs, conditions as "kind：value", lists joined the page language's way, yes/no as
+    words, nothing as "—"."""
     if field == "provider_org_id" and isinstance(value, int):
         return orgs.get(value, str(value))
-    if isinstance(value, list):
-        parts = []
-        for v in value:
-            if isinstance(v, dict):
-                kind = v.get("kind", "")
-                parts.append(f"{label(group, kind) if group else kind}：{v.get('value', '')}")
-            else:
-                parts.append(label(group, v) if group else str(v))
-        return "；".join(parts)
     if isinstance(value, bool):
-        return "✓" if value else "✗"
-    if value is None:
-        return ""
-    return label(group, value) if group else str(value)
+        return gettext(lang, "Yes") if value else gettext(lang, "No")
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list | tuple):
+        sep = "、" if lang == "zh" else ", "
+        if any(isinstance(v, dict) for v in value):
+            sep = "；" if lang == "zh" else "; "
+        return sep.join(_value(v, lang, group, pol, orgs, field) for v in value)
+    if isinstance(value, dict):
+        kind = str(value.get("kind", ""))
+        shown = pol.label(group, kind, lang) if group and kind else kind
+        return f"{shown}{'：' if lang == 'zh' else ': '}{value.get('value', '')}"
+    if field in ITEM_VOCABULARIES:
+        return vocabulary_label(ITEM_VOCABULARIES[field], str(value), lang)
+    if field == "format":
+        return vocabulary_label("format", str(value), lang)
+    if field == "subject_kind":
+        return vocabulary_label("subject_kind", str(value), lang)
+    return pol.label(group, str(value), lang) if group else str(value)
+
+
+def _item_label(item: dict[str, Any], lang: str) -> str:
+    """An item named in the page language (its English label on English pages, where it has one)."""
+    zh = str(item.get("label_zh") or item.get("name") or "")
+    return str(item.get("label_en") or zh) if lang == "en" else zh
+
+
+def shown_changes(session: Any, before: dict[str, Any], after: dict[str, Any], lang: str) -> ShownChanges:
+    """R9 R28: the one renderer of an entry's differences — the entry page's change under review and the
+    versions page's comparison show the same labels and values: fields by their labels in the page
+    language, values by their policy or vocabulary labels, items added, removed or changed by their
+    labels with the item fields that changed. The resource code never shows as changed."""
+    pol = policy_service.at(session)
+    org_ids = {x for x in (before.get("provider_org_id"), after.get("provider_org_id")) if isinstance(x, int)}
+    orgs = {o.id: o.name(lang) for o in (session.get(Organisation, i) for i in org_ids) if o is not None}
+    fields = tuple(
+        ShownField(
+            f,
+            gettext(lang, FIELD_LABELS.get(f, f)),
+            _value(b, lang, POLICY_GROUPS.get(f), pol, orgs, f),
+            _value(a, lang, POLICY_GROUPS.get(f), pol, orgs, f),
+        )
+        for f, b, a in service.diff(before, after)
+        if f not in ("items", *UNSHOWN_FIELDS)
+    )
+    old = {str(it.get("name")): it for it in before.get("items") or [] if isinstance(it, dict)}
+    new = {str(it.get("name")): it for it in after.get("items") or [] if isinstance(it, dict)}
+    items = tuple(
+        ShownItem(
+            c.name,
+            c.change,
+            _item_label(new.get(c.name) or old.get(c.name) or {}, lang),
+            tuple(
+                ShownField(
+                    f,
+                    gettext(lang, ITEM_FIELD_LABELS.get(f, f)),
+                    _value(b, lang, None, pol, orgs, f),
+                    _value(a, lang, None, pol, orgs, f),
+                )
+                for f, b, a in c.fields
+            ),
+        )
+        for c in item_changes(list(old.values()), list(new.values()))
+    )
+    return ShownChanges(fields, items)
+
+
+def pending_changes(session: Any, entry: CatalogEntry, lang: str) -> ShownChanges:
+    """R9: the change under review of a published entry, against the version in force. What the proposal
+    does not hold (the resource code, the provider: a change never touches them) is the entry's own, so
+    no change nobody made is shown; keywords are compared as they will be published (split, trimmed)."""
+    if not entry.pending:
+        return ShownChanges()
+    current = service.snapshot(entry)
+    proposed = {
+        **current,
+        **entry.pending,
+        "resource_code": entry.resource_code,
+        "provider_org_id": entry.provider_org_id,
+    }
+    proposed["keywords"] = service.split_keywords(list(proposed.get("keywords") or []))
+    return shown_changes(session, current, proposed, lang)
 
 
 @router.get("/{code}/versions", response_class=HTMLResponse)
@@ -170,23 +290,7 @@ def versions_page(
         by_number = {v.version: v for v in history}
         before = by_number[from_].snapshot if from_ is not None else {}
         after = by_number[to].snapshot if to is not None else {}
-        pol = policy_service.at(s)
-
-        def label(group: str | None, key: Any) -> str:
-            return pol.label(group, str(key), lang) if group else str(key)
-
-        org_ids = {x for x in (before.get("provider_org_id"), after.get("provider_org_id")) if x}
-        orgs = {o.id: o.name(lang) for o in (s.get(Organisation, i) for i in org_ids) if o is not None}
-        fields = [
-            (
-                f,
-                FIELD_LABELS.get(f, f),
-                _shown(b, POLICY_GROUPS.get(f), label, orgs, f),
-                _shown(a, POLICY_GROUPS.get(f), label, orgs, f),
-            )
-            for f, b, a in service.diff(before, after)
-            if f not in ("items", "resource_code")
-        ]
+        changes = shown_changes(s, before, after, lang)
         return render(
             request,
             "catalog/versions.html",
@@ -195,7 +299,6 @@ def versions_page(
             viewable_cases=viewable_case_ids(s, actor, [v.case_id for v in history]),
             from_version=from_,
             to_version=to,
-            fields=fields,
-            items=item_changes(before.get("items", []), after.get("items", [])),
+            changes=changes,
             china_time=_china_time,
         )

@@ -6,6 +6,8 @@ Commands validate first and then act inside the caller's transaction, auditing e
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -38,6 +40,28 @@ EDITABLE = ("draft",)
 OPEN_CASE = ("in_review",)
 # Fields of an entry's snapshot, in the order the compilation specification lists them.
 FIELDS = tuple(k for k in EntryInput.model_fields if k not in ("items", "provider_org_id"))
+# R6: keywords are typed in one box, separated by commas (either width), enumeration commas or semicolons.
+KEYWORD_SEPARATORS = re.compile(r"[,，、;；\n]+")
+
+
+def split_keywords(values: list[str] | str) -> list[str]:
+    """R6: keywords as the catalog keeps them — each one trimmed, none empty, none twice (in the order
+    typed), whether they arrive as one typed line ("婚姻, 社会救助", "婚姻，社会救助", "婚姻、社会救助") or
+    as a list whose members still hold separators or spaces."""
+    parts = [values] if isinstance(values, str) else list(values)
+    out: list[str] = []
+    for part in parts:
+        for kw in KEYWORD_SEPARATORS.split(str(part)):
+            kw = kw.strip()
+            if kw and kw not in out:
+                out.append(kw)
+    return out
+
+
+def cleaned(data: EntryInput) -> EntryInput:
+    """R6: the input with its keywords split and trimmed (the pages, the API and the Excel import alike),
+    so that no entry, draft or change proposal ever holds " 社会救助" or an empty keyword."""
+    return data.model_copy(update={"keywords": split_keywords(data.keywords)})
 
 
 def _validated(session: Session, data: EntryInput) -> None:
@@ -93,6 +117,9 @@ def snapshot(entry: CatalogEntry) -> dict[str, Any]:
 
 
 def _apply(session: Session, entry: CatalogEntry, data: EntryInput) -> None:
+    """R6 R9: the input's values on the entry — never its resource code nor its provider (FIELDS holds
+    neither): approving a change keeps the code the entry is known by."""
+    data = cleaned(data)
     for key in FIELDS:
         value = getattr(data, key)
         if key in ("sharing_conditions", "open_conditions"):
@@ -123,6 +150,7 @@ def _new_code(session: Session, org: Organisation, data: EntryInput) -> str:
 def create_draft(session: Session, actor: Actor, data: EntryInput) -> CatalogEntry:
     """R6: a department's catalog officer compiles a draft entry."""
     org = _provider(session, actor, data.provider_org_id)
+    data = cleaned(data)
     _validated(session, data)
     entry = CatalogEntry(resource_code=_new_code(session, org, data), provider_org_id=org.id, status="draft")
     _apply(session, entry, data)
@@ -156,6 +184,7 @@ def update_draft(session: Session, actor: Actor, entry_id: int, data: EntryInput
             "The provider cannot change",
             field="provider_org_id",
         )
+    data = cleaned(data)
     _validated(session, data)
     _apply(session, entry, data)
     session.flush()
@@ -301,6 +330,7 @@ def propose_change(session: Session, actor: Actor, entry_id: int, data: EntryInp
             "A change of provider goes through a duty transfer (R9)",
             field="provider_org_id",
         )
+    data = cleaned(data)
     _validated(session, data)
     narrowing = narrowed(session, entry, data)
     reasons = (reasons or "").strip()
@@ -416,3 +446,73 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, Any, 
     """R9: the fields two snapshots differ in, as (field, before, after)."""
     keys = list(before) + [k for k in after if k not in before]
     return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+# R6 R9: how a unit's own entry stands, as its catalog officers' list names it (work in progress first).
+UNIT_STATES = ("draft", "returned", "in_review", "change_pending", "published", "withdrawn")
+
+
+@dataclass(frozen=True)
+class UnitEntry:
+    """R6 R9: one of the unit's entries on its catalog officers' list: where it stands, and whether it may
+    still be deleted (a draft never submitted)."""
+
+    entry: CatalogEntry
+    state: str
+
+    @property
+    def deletable(self) -> bool:
+        return is_deletable(self.entry)
+
+
+def is_deletable(entry: CatalogEntry) -> bool:
+    """R6 R9: only a draft never submitted for review and never published may be deleted; an entry the
+    authority has seen stays on record (a published one is withdrawn with reasons, R9)."""
+    return entry.status == "draft" and entry.review_case_id is None and entry.current_version == 0
+
+
+def unit_state(entry: CatalogEntry) -> str:
+    """R6 R9: draft, returned (the authority returned or refused it), in review, published with a change
+    under review, published, withdrawn."""
+    if entry.status == "draft":
+        return "returned" if entry.review_case_id is not None else "draft"
+    if entry.status == "published" and entry.pending_case_id is not None:
+        return "change_pending"
+    return entry.status if entry.status in UNIT_STATES else "draft"
+
+
+def unit_entries(session: Session, org_ids: set[int], limit: int = 500) -> list[UnitEntry]:
+    """R6 R9: the entries of the organisations a catalog officer compiles for — drafts, returned drafts,
+    entries in review and changes under review first, then the published and withdrawn ones — each
+    group newest first. Drafts are found here: the public catalog lists only published entries."""
+    if not org_ids:
+        return []
+    rows = session.scalars(
+        select(CatalogEntry)
+        .where(CatalogEntry.provider_org_id.in_(org_ids))
+        .order_by(CatalogEntry.updated_at.desc(), CatalogEntry.id.desc())
+        .limit(limit)
+    )
+    out = [UnitEntry(e, unit_state(e)) for e in rows]
+    return sorted(out, key=lambda u: UNIT_STATES.index(u.state))
+
+
+def delete_draft(session: Session, actor: Actor, entry_id: int) -> str:
+    """R6: a catalog officer of the provider deletes a draft that was never submitted (audited, with what
+    it was). A submitted, returned or published entry is not deleted: the authority has a record of it,
+    and a published entry is withdrawn with reasons (R9). Returns the deleted entry's resource code."""
+    entry = _entry(session, entry_id)
+    _provider(session, actor, entry.provider_org_id)
+    if not is_deletable(entry):
+        raise Conflict(
+            "catalog.not_deletable",
+            "只有从未提交审核的草稿可以删除；已提交或已发布的目录请通过撤销办理（R9）",
+            "Only a draft never submitted for review can be deleted; a submitted or published entry is "
+            "withdrawn instead (R9)",
+        )
+    code = entry.resource_code
+    detail = {"name": entry.name, "provider_org_id": entry.provider_org_id, "items": len(entry.items)}
+    session.delete(entry)
+    session.flush()
+    record(session, actor, "catalog.delete_draft", object_type=SUBJECT_TYPE, object_id=code, detail=detail)
+    return code
