@@ -24,8 +24,8 @@ fi
 echo "== ruff"
 .venv/bin/ruff check gongshu tests bench scripts
 .venv/bin/ruff format --check gongshu tests bench scripts
-echo "== mypy (strict on the kernel)"
-.venv/bin/mypy gongshu/kernel
+echo "== mypy (the whole package; strict on the kernel)"
+.venv/bin/mypy gongshu
 
 # PostgreSQL: the development and CI machines run it on 127.0.0.1:5432.
 pg_ready() { .venv/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=postgres', connect_timeout=3).close()" 2>/dev/null; }
