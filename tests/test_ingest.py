@@ -153,7 +153,7 @@ def test_r7_xlsx_jsonl_and_parquet_load(db_clean: str, c: dict[str, Any], code: 
             {"encoding": "gb18030"},
         ),
         (b"", "ingest.empty_file", {}),
-        (HEADER.encode() + b"\n", "ingest.empty_file", {}),
+        (HEADER.encode() + b"\n", "ingest.no_rows", {}),
     ],
     ids=["broken_quoting", "column_count", "invalid_encoding", "empty", "header_only"],
 )

@@ -1,26 +1,29 @@
-"""R7 R13: the data API — upload a batch (multipart file), read a batch's report and its quarantine.
-Thin: the rules live in the pipeline and the store."""
+"""R7 R13: the data API — upload a batch (multipart file), read a batch's report and its quarantine,
+download its refused rows as a CSV and resubmit them corrected. Thin: the rules live in the pipeline and
+the store."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gongshu.aggregation.upload import ingest_upload
+from gongshu.aggregation.upload import ingest_upload, resubmit_upload
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import rules
 from gongshu.store import batches
 from gongshu.web.deps import MAX_ID, IdPath, csrf_protect, require_actor
+from gongshu.web.render import lang_of
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
 LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
 
 
-def quarantine_out(q: Any) -> dict[str, Any]:
+def quarantine_out(q: Any, corrected_by: int | None = None) -> dict[str, Any]:
     return {
         "source_row": q.source_row,
         "column": q.column,
@@ -29,7 +32,24 @@ def quarantine_out(q: Any) -> dict[str, Any]:
         "message": q.message_zh,
         "message_en": q.message_en,
         "raw": q.raw,
+        "corrected_by": corrected_by,
     }
+
+
+def refused_csv_response(name: str, body: bytes) -> Response:
+    """R13: the refused rows as a CSV download (UTF-8 with a BOM), under its file name."""
+    import re
+    from urllib.parse import quote
+
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name)  # the header's ASCII form; the exact name follows
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store",  # the rows as received hold personal data
+        },
+    )
 
 
 @router.post("/{code}/batches", status_code=201, dependencies=Protected)
@@ -61,11 +81,17 @@ def list_batches(
 
 @router.get("/batches/{batch_id}")
 def get_batch(actor: LoggedIn, batch_id: IdPath) -> dict[str, Any]:
-    """R7 R13: a batch's report."""
+    """R7 R13: a batch's report, with its refused rows counted — how many, how many corrected since (a
+    later batch brought their key in accepted), how many still to fix — and its resubmissions."""
     with read_scope() as s:
         batch = batches.get(s, batch_id)
         batches.require_view(s, actor, batch.resource_code)
-        return batches.report(batch) | {"quarantined": batches.quarantine_count(s, batch_id)}
+        return (
+            batches.report(batch)
+            | {"quarantined": batches.quarantine_count(s, batch_id)}
+            | batches.correction_counts(s, batch)
+            | {"resubmissions": [b.id for b in batches.resubmissions_of(s, batch_id)]}
+        )
 
 
 @router.get("/batches/{batch_id}/quarantine")
@@ -75,10 +101,40 @@ def get_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
-    """R13: the rows the batch refused, with source row, column, rule and message (the read is audited)."""
+    """R13: the rows the batch refused, with source row, column, rule and message (the read is audited);
+    `corrected_by`: the later batch that brought the row's key in accepted (None: still to fix)."""
     with session_scope() as s:
-        _, rows, total = batches.read_quarantine(s, actor, batch_id, limit, offset)
-        return {"total": total, "rows": [quarantine_out(q) for q in rows]}
+        batch, rows, total = batches.read_quarantine(s, actor, batch_id, limit, offset)
+        corrected = batches.corrected_by_cells(s, batch, rows)
+        return {"total": total, "rows": [quarantine_out(q, c) for q, c in zip(rows, corrected, strict=True)]}
+
+
+@router.get("/batches/{batch_id}/refused.csv")
+def get_refused_csv(request: Request, actor: LoggedIn, batch_id: IdPath) -> Response:
+    """R13: the batch's refused rows to fix and resubmit — one line per refused source row, the published
+    items with the values as received, then `_source_row` and `_problems` (column, rule, message);
+    UTF-8 with a BOM. The same access as the quarantine, and audited like it."""
+    with session_scope() as s:
+        name, body = batches.refused_csv(s, actor, batch_id, lang_of(request))
+    return refused_csv_response(name, body)
+
+
+@router.post("/batches/{batch_id}/resubmit", status_code=201, dependencies=Protected)
+async def resubmit_batch(
+    actor: LoggedIn,
+    batch_id: IdPath,
+    file: Annotated[UploadFile, File()],
+    encoding: Annotated[str, Form(max_length=20)] = "",
+    idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
+) -> dict[str, Any]:
+    """R13: resubmit the corrected refused rows of batch `batch_id` (the provider's data officer): the file
+    (the refused-rows CSV with its values fixed — `_source_row` and `_problems` are ignored — or any file
+    with the published columns) loads as an incremental batch of the same resource naming the original
+    (`resubmission_of`); returns its report. Refused: a batch that refused no row or failed (409), of a
+    resource the caller may not load (403); a file refused as by the upload (422), storing nothing."""
+    return await resubmit_upload(
+        actor, batch_id, file.file, file.filename, encoding=encoding or None, idempotency_key=idempotency_key
+    )
 
 
 class RuleIn(BaseModel):

@@ -1,7 +1,8 @@
 """R7 R9 R13: the ingestion pipeline — a file (or any source of string record batches) becomes a batch:
 
-1. open and decode the source, check its columns against the published items (R9 schema lock) — a
-   refusal here stores nothing; 2. open the batch (`loading`, committed, audited); 3. per chunk of
+1. open and decode the source, check its columns against the published items (R9 schema lock) and read
+   up to its first data row — a refusal here (unreadable, wrong columns, no data row) stores nothing, not
+   even a batch: nothing was received; 2. open the batch (`loading`, committed, audited); 3. per chunk of
    ~50k rows: transform and check column-wise (R13), refused cells to quarantine, accepted rows staged;
    4. de-duplicate on the key, complete from reference resources, stage the delete list; 5. in ONE
    transaction: history of every changed record, apply, copy the quarantine, commit the batch (audited).
@@ -32,12 +33,13 @@ from gongshu.aggregation.checker import (
     start_worker,
     stop_worker,
 )
-from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source
+from gongshu.aggregation.decoding import RowNumbers
+from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source, without_helper_columns
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.config import get_settings
-from gongshu.kernel.db import get_engine, session_scope
+from gongshu.kernel.db import get_engine, read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
@@ -69,12 +71,18 @@ def ingest_file(
     **options: Any,
 ) -> dict[str, Any]:
     """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report. A large
-    file is checked by a worker process, started first so that its start-up overlaps the opening."""
+    file is checked by a worker process, started first so that its start-up overlaps the opening.
+    R13: a resubmission (`resubmission_of`) may be the refused-rows download, corrected: its helper
+    columns (`_source_row`, `_problems`) are dropped before the schema lock, and it is checked in this
+    process (the worker would read the file again, helper columns included)."""
+    resubmission = options.get("resubmission_of") is not None
     threshold = get_settings().ingest_worker_min_bytes
-    big = "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size
+    big = not resubmission and "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size
     proc = start_worker() if big else None
     try:
         src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+        if resubmission:
+            src = without_helper_columns(src)
         if proc is not None:
             options["reopen"] = Reopen(str(path), src.encoding, src.format, batch_rows)
             options["worker"] = proc
@@ -95,10 +103,16 @@ def _open_batch(
     filename: str,
     idempotency_key: str | None,
     delete_keys: list[str],
+    resubmission_of: int | None = None,
+    before_batch: Callable[[], None] | None = None,
 ) -> tuple[Batch, bool, StoreResource, dict[str, str], list[RuleSpec]]:
-    """Validate (access, schema lock, mode), then open the batch — committed before any data moves."""
-    with session_scope(url) as s:
+    """Validate (access, resubmission, schema lock, mode, a first data row, then the caller's own check
+    `before_batch`), then open the batch — committed before any data moves. What is refused before the
+    batch opens leaves no batch."""
+    with read_scope(url) as s:
         res = store.get_resource(s, code)
+        if resubmission_of is not None:
+            _check_resubmission(s, actor, code, resubmission_of, mode)
         require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, code))
         mapping = store.match_columns(res.items, src.columns)
         if delete_keys and mode != "incremental":
@@ -107,6 +121,19 @@ def _open_batch(
                 "按主键删除只适用于增量更新",
                 "Deleting by key is for incremental loads only",
             )
+        s.expunge(res)
+    # Outside any transaction: reading the first chunk must not hold the database (SQLite's write lock).
+    rest = src.chunks
+    src.chunks = _with_rows(src)
+    if before_batch is not None:
+        try:
+            before_batch()
+        except BaseException:
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+            raise
+    with session_scope(url) as s:
         prior = batches.find_idempotent(s, code, idempotency_key)
         if prior is not None:
             s.expunge_all()
@@ -120,6 +147,7 @@ def _open_batch(
             filename=filename,
             encoding=src.encoding,
             idempotency_key=idempotency_key,
+            resubmission_of=resubmission_of,
         )
         rules = specs_of(s, code)
         for rule in rules:
@@ -133,6 +161,49 @@ def _open_batch(
         s.flush()
         s.expunge_all()
         return batch, True, res, mapping, rules
+
+
+def _check_resubmission(s: Session, actor: Actor, code: str, original: int, mode: str) -> None:
+    """R7 R13: a resubmission brings the refused rows of a committed batch of the same resource again,
+    corrected, as an incremental load (never a full one: it must not wipe the resource's data)."""
+    batch = batches.resubmittable(s, actor, original)
+    if batch.resource_code != code or mode != "incremental":
+        raise ValidationFailed(
+            "ingest.resubmission_invalid",
+            f"重新提交的更正只能以增量方式加载到批次 {original} 的资源 {batch.resource_code}",
+            f"A resubmission loads incrementally into the resource of batch {original} "
+            f"({batch.resource_code}) only",
+            details={"batch_id": original, "resource": batch.resource_code},
+        )
+
+
+def _no_rows() -> ValidationFailed:
+    return ValidationFailed("ingest.no_rows", "文件没有数据行", "The file has no data rows")
+
+
+def _with_rows(src: Source) -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
+    """R7 R13: read the source up to its first data row, before any batch opens: a source without one (a
+    header-only file) is refused like a file that cannot be read — `ingest.no_rows`, and no batch, since
+    nothing was received; so is a malformed first chunk. Returns the chunks, the ones read included."""
+    rest = src.chunks
+    head: list[tuple[pa.RecordBatch, RowNumbers]] = []
+    for chunk in rest:
+        head.append(chunk)
+        if chunk[0].num_rows:
+            break
+    else:
+        raise _no_rows()
+
+    def chunks() -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
+        try:
+            yield from head
+            yield from rest
+        finally:
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+
+    return chunks()
 
 
 def ingest_source(
@@ -151,9 +222,14 @@ def ingest_source(
     before_commit: Callable[[], None] | None = None,
     reopen: Reopen | None = None,
     worker: subprocess.Popen[bytes] | None = None,
+    resubmission_of: int | None = None,
+    before_batch: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """R7 R13: load an opened source into a resource; returns the batch report. With `reopen`, the file
-    is read and checked again by a worker process (`aggregation.checker`) while this one loads."""
+    is read and checked again by a worker process (`aggregation.checker`) while this one loads. With
+    `resubmission_of`, the source brings the refused rows of that batch again, corrected (R13).
+    `before_batch`: the caller's last check once the source is found loadable, before the batch opens
+    (R7: the upload page's confirmation of a full load) — its refusal leaves no batch."""
     keys = [str(k).strip() for k in delete_keys if str(k).strip()]
     batch, fresh, res, mapping, rules = _open_batch(
         actor,
@@ -165,6 +241,8 @@ def ingest_source(
         filename=filename,
         idempotency_key=idempotency_key,
         delete_keys=keys,
+        resubmission_of=resubmission_of,
+        before_batch=before_batch,
     )
     if not fresh:
         return batches.report(batch)  # R7: the same idempotency key loads once
@@ -338,7 +416,7 @@ def _stage(
         loader.end_stream(exc)
         raise
     if counts["received"] == 0:
-        raise ValidationFailed("ingest.empty_file", "文件没有数据行", "The file has no data rows")
+        raise _no_rows()
     counts["deduplicated"] = loader.deduplicate()
     counts["completed"] = _complete(loader, rules)
     counts["accepted"] = loader.staged - counts["deduplicated"]

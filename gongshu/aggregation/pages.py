@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from gongshu.aggregation.readers import ENCODINGS
-from gongshu.aggregation.upload import ingest_upload
+from gongshu.aggregation.upload import CONFIRM_FIELD, PAGE_MODE, confirmed, page_upload
 from gongshu.catalog.schemas import vocabulary_label
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import AccessDenied, decide, require
@@ -56,7 +56,7 @@ def _upload_page(
         error=error.message(lang_of(request)) if error else "",
         error_code=error.code if error else "",
         error_details=error.details if error else {},
-        form=form or {"mode": "full", "encoding": ""},
+        form=form or {"mode": PAGE_MODE, "encoding": "", CONFIRM_FIELD: ""},
         type_label=lambda code: vocabulary_label("data_type", code, lang_of(request)),
         item_label=_item_labels(info, lang_of(request)),
     )
@@ -109,7 +109,9 @@ def batch_page(request: Request, actor: LoggedIn, batch_id: int) -> HTMLResponse
     """R7 R13: a batch's report and the rows it refused (source row, column, rule, message). The refused
     rows are read through the store, which audits the read and decides who may have them (the provider's
     data officers and the authority's supervisors); a reader of the reports it refuses them to (an
-    auditor, R26–R28) sees the report and how many cells were refused, without the rows."""
+    auditor, R26–R28) sees the report and how many cells were refused, without the rows. R13: each
+    refused row is shown corrected since (with the batch that brought its key in) or still to fix, the
+    report counts them, and the provider's data officer downloads them and resubmits them corrected."""
     with session_scope() as s:
         try:
             batch, rows, total = batches.read_quarantine(s, actor, batch_id, QUARANTINE_PAGE)
@@ -120,6 +122,8 @@ def batch_page(request: Request, actor: LoggedIn, batch_id: int) -> HTMLResponse
                 raise  # refused altogether: the refusal of the rows is audited (the web layer records it)
             rows, total, rows_withheld = [], batches.quarantine_count(s, batch_id), True
         info = store.describe(s, batch.resource_code)
+        provider = store.provider_of(s, batch.resource_code)
+        may_resubmit = batch.status == "committed" and batch.refused > 0 and _may_ingest(s, actor, provider)
         return render(
             request,
             "aggregation/batch.html",
@@ -129,6 +133,10 @@ def batch_page(request: Request, actor: LoggedIn, batch_id: int) -> HTMLResponse
             total=total,
             shown=len(rows),
             rows_withheld=rows_withheld,
+            corrected_by=batches.corrected_by_cells(s, batch, rows),
+            counts=batches.correction_counts(s, batch),
+            resubmissions=batches.resubmissions_of(s, batch_id),
+            may_resubmit=may_resubmit,
         )
 
 
@@ -155,19 +163,26 @@ def upload_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
 
 @router.post("/{code}/upload", dependencies=Protected)
 async def upload_submit(request: Request, actor: LoggedIn, code: str) -> Response:
-    """R7 R13: load the file; a refused file shows its precise error, a batch shows its report."""
+    """R7 R13: load the file; a refused file shows its precise error, a batch shows its report. The page's
+    default is incremental; a full load of a resource holding data needs the confirmation checkbox
+    (`aggregation.upload.require_full_confirmation`: 422, nothing loaded, without it)."""
     info = _resource(actor, code)
     form = await request.form()
-    values = {"mode": str(form.get("mode") or "full"), "encoding": str(form.get("encoding") or "")}
+    values = {
+        "mode": str(form.get("mode") or PAGE_MODE),
+        "encoding": str(form.get("encoding") or ""),
+        CONFIRM_FIELD: "1" if confirmed(form.get(CONFIRM_FIELD)) else "",
+    }
     upload = form.get("file")
     try:
-        report = await ingest_upload(
+        report = await page_upload(
             actor,
             code,
-            upload.file if isinstance(upload, StarletteUpload) else None,  # type: ignore[arg-type]
+            upload.file if isinstance(upload, StarletteUpload) else None,
             upload.filename if isinstance(upload, StarletteUpload) else None,
             mode=values["mode"],
             encoding=values["encoding"] or None,
+            confirm_full=bool(values[CONFIRM_FIELD]),
         )
     except GongshuError as exc:
         return _upload_page(request, info, error=exc, form=values, status=exc.status_code)

@@ -35,7 +35,7 @@ from gongshu.aggregation.decoding import (
 )
 from gongshu.kernel.errors import ValidationFailed
 
-__all__ = ["BATCH_ROWS", "ENCODINGS", "Source", "open_source"]
+__all__ = ["BATCH_ROWS", "ENCODINGS", "Source", "open_source", "without_helper_columns"]
 
 _ROW = re.compile(r"Row #(\d+)")
 
@@ -336,3 +336,28 @@ def open_source(
         f"Unsupported file format: {fmt} (CSV, XLSX, JSONL, Parquet)",
         format=fmt,
     )
+
+
+def without_helper_columns(src: Source) -> Source:
+    """R13: a resubmission may be the refused-rows download with its values corrected; the two columns
+    that download adds to the published items (`_source_row`, `_problems`) are not data, and are dropped
+    before the schema lock. Only they: any other extra column is still refused by the lock (R9), with the
+    precise column diff. For resubmissions only — another load refuses them like any unknown column."""
+    from gongshu.store.batches import HELPER_COLUMNS  # defined with the download that adds them
+
+    keep = [i for i, c in enumerate(src.columns) if c not in HELPER_COLUMNS]
+    if len(keep) == len(src.columns):
+        return src
+    names = [src.columns[i] for i in keep]
+    rest = src.chunks
+
+    def chunks() -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
+        try:
+            for batch, numbers in rest:
+                yield pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=names), numbers
+        finally:
+            close = getattr(rest, "close", None)
+            if close is not None:
+                close()
+
+    return Source(names, src.encoding, src.format, chunks())

@@ -1,18 +1,33 @@
-"""R7 R13: the life of a batch — staged, loading, then committed or failed — and its report."""
+"""R7 R13: the life of a batch — staged, loading, then committed or failed — and its report; the rows it
+refused, as the provider downloads them to fix them, and what was corrected since (R13: every refused
+row is kept, the provider fixes and resubmits it; nothing is ever silently dropped)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+import pyarrow as pa
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
-from gongshu.kernel.errors import Conflict, NotFound
+from gongshu.kernel.errors import Conflict, Forbidden, NotFound
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
-from gongshu.store.models import BATCH_MODES, BATCH_SOURCES, Batch, QuarantineRow
+from gongshu.store.models import (
+    BATCH_MODES,
+    BATCH_SOURCES,
+    Batch,
+    QuarantineRow,
+    RecordHistory,
+    StoreResource,
+)
 
 STALE_AFTER = dt.timedelta(
     hours=1
@@ -35,7 +50,11 @@ REPORT_FIELDS = (
     "deleted",
     "idempotency_key",
     "actor_label",
+    "resubmission_of",
 )
+DUPLICATE = "duplicate_key"  # a quarantine row of a key sent twice: superseded by its later row, not refused
+HELPER_COLUMNS = ("_source_row", "_problems")  # what the refused-rows download adds to the published items
+IN_CHUNK = 500  # keys per IN (...) list when looking corrections up
 
 
 def find_idempotent(session: Session, resource_code: str, key: str | None) -> Batch | None:
@@ -56,8 +75,10 @@ def start(
     filename: str = "",
     encoding: str = "",
     idempotency_key: str | None = None,
+    resubmission_of: int | None = None,
 ) -> Batch:
-    """R7: open a batch in the state `loading` (committed by the caller before any data moves)."""
+    """R7: open a batch in the state `loading` (committed by the caller before any data moves). R13: a
+    resubmission names the batch whose refused rows it brings again, corrected."""
     if mode not in BATCH_MODES or source not in BATCH_SOURCES:
         raise Conflict(
             "store.batch_mode", f"未知的批次方式：{mode}/{source}", f"Unknown batch mode: {mode}/{source}"
@@ -72,17 +93,14 @@ def start(
         idempotency_key=idempotency_key or None,
         actor_user_id=actor.user_id,
         actor_label=actor.username,
+        resubmission_of=resubmission_of,
     )
     session.add(batch)
     session.flush()
-    record(
-        session,
-        actor,
-        "store.batch_start",
-        object_type="batch",
-        object_id=batch.id,
-        detail={"resource": resource_code, "mode": mode, "source": source, "filename": filename},
-    )
+    detail: dict[str, Any] = {"resource": resource_code, "mode": mode, "source": source, "filename": filename}
+    if resubmission_of is not None:
+        detail["resubmission_of"] = resubmission_of
+    record(session, actor, "store.batch_start", object_type="batch", object_id=batch.id, detail=detail)
     return batch
 
 
@@ -189,19 +207,14 @@ def require_view(session: Session, actor: Actor, resource_code: str) -> None:
     )
 
 
-def read_quarantine(
-    session: Session, actor: Actor, batch_id: int, limit: int = 500, offset: int = 0
-) -> tuple[Batch, list[QuarantineRow], int]:
-    """R13 R26: the provider (or the authority) reads a batch's refused rows. They hold the rows as
-    received, personal data included: the read is audited with the keyed hashes of the records' keys."""
+def _require_rows(session: Session, actor: Actor, batch: Batch, method: str) -> None:
+    """R13 R26: who may have a batch's refused rows as received (the provider's data officers and the
+    authority, `require_view`); a refusal is an audited refused data access (the web layer records it)."""
     from gongshu.kernel.access.service import AccessDenied
-    from gongshu.kernel.errors import Forbidden
-    from gongshu.store.service import get_resource
 
-    batch = get(session, batch_id)
     try:
         require_view(session, actor, batch.resource_code)
-    except Forbidden as exc:  # R26: a refused read of raw rows is audited (the web layer records it)
+    except Forbidden as exc:
         raise AccessDenied(
             exc.code,
             exc.message_zh,
@@ -209,8 +222,19 @@ def read_quarantine(
             actor=actor,
             resource_id=batch.resource_code,
             scenario=None,
-            detail={"reason": exc.code, "method": "quarantine", "batch": batch_id},
+            detail={"reason": exc.code, "method": method, "batch": batch.id},
         ) from None
+
+
+def read_quarantine(
+    session: Session, actor: Actor, batch_id: int, limit: int = 500, offset: int = 0
+) -> tuple[Batch, list[QuarantineRow], int]:
+    """R13 R26: the provider (or the authority) reads a batch's refused rows. They hold the rows as
+    received, personal data included: the read is audited with the keyed hashes of the records' keys."""
+    from gongshu.store.service import get_resource
+
+    batch = get(session, batch_id)
+    _require_rows(session, actor, batch, "quarantine")
     rows = quarantine(session, batch_id, limit, offset)
     res = get_resource(session, batch.resource_code)
     labels = {res.key_item} | {str(i.get("label_zh")) for i in res.items if i["name"] == res.key_item}
@@ -225,3 +249,308 @@ def read_quarantine(
         subject_keys=keys,
     )
     return batch, rows, quarantine_count(session, batch_id)
+
+
+# ---- refused rows: download, corrections, resubmission (R13) -----------------------------------------
+
+
+@dataclass
+class RefusedRow:
+    """R13: one refused source row — its values as received (by published item name), every problem the
+    checks found in it (the quarantine's cells of that row), its key as the checks normalise it, and the
+    later batch that brought that key in accepted, if any (computed, never stored)."""
+
+    source_row: int
+    values: dict[str, str | None]
+    problems: list[QuarantineRow] = field(default_factory=list)
+    key: str | None = None
+    corrected_by: int | None = None
+
+    @property
+    def status(self) -> str:
+        """R13: `corrected` (已更正) or `pending` (待更正)."""
+        return "corrected" if self.corrected_by is not None else "pending"
+
+
+def _item_of_header(res: StoreResource) -> dict[str, str]:
+    """R9: how a received row names the items — by name, or by the Chinese label (the schema lock's
+    alias); the quarantine keeps the row under the file's own header."""
+    out = {str(i["label_zh"]): str(i["name"]) for i in res.items if i.get("label_zh")}
+    out.update({str(i["name"]): str(i["name"]) for i in res.items})
+    return out
+
+
+def _values(res: StoreResource, raw: dict[str, Any] | None) -> dict[str, str | None]:
+    """R13: a refused row's values as received, by published item name (None where the row had none)."""
+    item_of = _item_of_header(res)
+    out: dict[str, str | None] = {str(i["name"]): None for i in res.items}
+    for header, value in (raw or {}).items():
+        name = item_of.get(header)
+        if name is not None and value is not None:
+            out[name] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return out
+
+
+def _canonical_keys(res: StoreResource, values: list[str | None]) -> list[str | None]:
+    """R13: keys as the checks normalise them (trim, full-width to half-width, upper-case ID numbers…:
+    `quality.transforms`), in the text form the store keeps them under (an integer without leading
+    zeros). None for a resource without a key item (its rows are keyed by their hash, which a corrected
+    row changes) and for a row without a key."""
+    from gongshu.quality import transforms
+
+    item = next((i for i in res.items if i["name"] == res.key_item), None)
+    if item is None or not values:
+        return [None] * len(values)
+    kind = str(item.get("data_type") or "string")
+    out: list[str | None] = transforms.for_type(kind, pa.array(values, pa.string())).to_pylist()
+    if kind == "integer":
+        out = [str(int(k)) if k is not None and k.lstrip("-").isdigit() else None for k in out]
+    return out
+
+
+def resubmissions_of(session: Session, batch_id: int) -> list[Batch]:
+    """R13: the batches that resubmitted this batch's refused rows, and theirs in turn (a resubmission
+    may refuse rows too), oldest first."""
+    found: list[Batch] = []
+    frontier, seen = [batch_id], {batch_id}
+    while frontier:
+        stmt = select(Batch).where(Batch.resubmission_of.in_(frontier)).order_by(Batch.id)
+        fresh = [b for b in session.scalars(stmt) if b.id not in seen]
+        seen.update(b.id for b in fresh)
+        found += fresh
+        frontier = [b.id for b in fresh]
+    return sorted(found, key=lambda b: b.id)
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    return (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
+
+
+def _corrections(session: Session, res: StoreResource, batch: Batch, keys: set[str]) -> dict[str, int]:
+    """R13: key → the batch that brought it in accepted after `batch` refused it: the record is in the
+    resource's table from a later batch (`_batch_id`), or a resubmission of `batch` inserted or updated it
+    (its history says so, even when a later load has since deleted it)."""
+    from gongshu.store.service import table_of
+
+    if not keys or res.key_item not in {str(i["name"]) for i in res.items}:
+        return {}
+    table = table_of(res)
+    col = table.c[res.key_item]
+    try:
+        python_type: type | None = col.type.python_type
+    except NotImplementedError:
+        python_type = None
+    found: dict[str, int] = {}
+    for part in _chunks(sorted(keys)):
+        if python_type is int:
+            target: Any = col
+            wanted: list[Any] = [int(k) for k in part]
+        elif python_type is str:
+            target, wanted = col, part
+        else:  # a key of another type (a date…): compared in its text form
+            target, wanted = cast(col, Text), part
+        stmt = select(target, table.c["_batch_id"]).where(target.in_(wanted), table.c["_batch_id"] > batch.id)
+        for key, by in session.execute(stmt):
+            found[str(key)] = int(by)
+    rest = sorted(keys - found.keys())
+    resubmitted = [b.id for b in resubmissions_of(session, batch.id) if b.status == "committed"]
+    if rest and resubmitted:
+        for part in _chunks(rest):
+            stmt = (
+                select(RecordHistory.record_key, func.max(RecordHistory.batch_id))
+                .where(
+                    RecordHistory.resource_code == res.resource_code,
+                    RecordHistory.record_key.in_(part),
+                    RecordHistory.batch_id.in_(resubmitted),
+                    RecordHistory.op.in_(("insert", "update")),
+                )
+                .group_by(RecordHistory.record_key)
+            )
+            for key, by in session.execute(stmt):
+                if by is not None:
+                    found[str(key)] = int(by)
+    return found
+
+
+def _refused_cells(batch_id: int) -> Any:
+    """R13: the quarantine cells of a batch's refused rows (not its superseded duplicates), by row."""
+    return (
+        select(QuarantineRow)
+        .where(QuarantineRow.batch_id == batch_id, QuarantineRow.rule != DUPLICATE)
+        .order_by(QuarantineRow.source_row, QuarantineRow.id)
+    )
+
+
+def _group(
+    session: Session, res: StoreResource, batch: Batch, cells: list[QuarantineRow]
+) -> list[RefusedRow]:
+    """R13: the cells of a batch's refused rows, one `RefusedRow` per source row, with its correction."""
+    rows: dict[int, RefusedRow] = {}
+    for q in cells:
+        row = rows.get(q.source_row)
+        if row is None:
+            row = rows[q.source_row] = RefusedRow(q.source_row, _values(res, q.raw))
+        row.problems.append(q)
+    out = list(rows.values())
+    keys = _canonical_keys(res, [r.values.get(res.key_item) for r in out])
+    for row, key in zip(out, keys, strict=True):
+        row.key = key
+    corrected = _corrections(session, res, batch, {k for k in keys if k})
+    for row in out:
+        row.corrected_by = corrected.get(row.key) if row.key else None
+    return out
+
+
+def refused_count(session: Session, batch_id: int) -> int:
+    """R13: how many source rows the batch refused (its quarantine's rows other than superseded
+    duplicates, counted once however many of their cells failed)."""
+    stmt = select(func.count(func.distinct(QuarantineRow.source_row))).where(
+        QuarantineRow.batch_id == batch_id, QuarantineRow.rule != DUPLICATE
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def refused_rows(
+    session: Session,
+    actor: Actor,
+    batch_id: int,
+    limit: int | None = None,
+    offset: int = 0,
+    *,
+    method: str = "refused_rows",
+) -> tuple[Batch, list[RefusedRow], int]:
+    """R13 R26: a batch's refused rows, one per source row (`limit`/`offset` count rows, not cells), each
+    with its problems and whether it was corrected since (已更正, by which batch) or is still to fix
+    (待更正); and how many rows the batch refused. The same access as the quarantine (`read_quarantine`),
+    and the read is audited the same way, with the keyed hashes of the records' keys."""
+    from gongshu.store.service import get_resource
+
+    batch = get(session, batch_id)
+    _require_rows(session, actor, batch, method)
+    res = get_resource(session, batch.resource_code)
+    stmt = _refused_cells(batch_id)
+    if limit is not None or offset:
+        numbers = (
+            select(QuarantineRow.source_row)
+            .where(QuarantineRow.batch_id == batch_id, QuarantineRow.rule != DUPLICATE)
+            .group_by(QuarantineRow.source_row)
+            .order_by(QuarantineRow.source_row)
+            .offset(offset)
+        )
+        if limit is not None:
+            numbers = numbers.limit(limit)
+        stmt = stmt.where(QuarantineRow.source_row.in_(numbers.scalar_subquery()))
+    rows = _group(session, res, batch, list(session.scalars(stmt)))
+    received = {r.values.get(res.key_item) for r in rows}
+    keys = sorted({str(k) for k in received | {r.key for r in rows} if k})
+    record(
+        session,
+        actor,
+        "store.quarantine_read",
+        object_type="batch",
+        object_id=batch_id,
+        detail={"resource": batch.resource_code, "rows": len(rows), "offset": offset, "method": method},
+        subject_keys=keys,
+    )
+    return batch, rows, refused_count(session, batch_id)
+
+
+def correction_counts(session: Session, batch: Batch) -> dict[str, int]:
+    """R13: the batch report's part on its refused rows — how many, how many corrected since, how many
+    still to fix. Counts only (no value leaves): the caller has decided the reader may see the report."""
+    from gongshu.store.service import get_resource
+
+    res = get_resource(session, batch.resource_code)
+    rows = _group(session, res, batch, list(session.scalars(_refused_cells(batch.id))))
+    corrected = sum(r.corrected_by is not None for r in rows)
+    return {"refused_rows": len(rows), "corrected": corrected, "to_fix": len(rows) - corrected}
+
+
+def corrected_by_cells(session: Session, batch: Batch, cells: list[QuarantineRow]) -> list[int | None]:
+    """R13: for quarantine cells (the API's per-cell list), the batch that corrected each cell's row since
+    (None: still to fix, or a superseded duplicate, which was never refused)."""
+    from gongshu.store.service import get_resource
+
+    res = get_resource(session, batch.resource_code)
+    refused = [q for q in cells if q.rule != DUPLICATE]
+    by_row = {r.source_row: r.corrected_by for r in _group(session, res, batch, refused)}
+    return [by_row.get(q.source_row) if q.rule != DUPLICATE else None for q in cells]
+
+
+def problems_text(row: RefusedRow, items: list[dict[str, Any]], lang: str = "zh") -> str:
+    """R13 R28: a refused row's problems in words — column, rule, message — in the reader's language."""
+    from gongshu.store.service import column_shown
+
+    item_of = {str(i["name"]): i for i in items}
+    parts = []
+    for q in row.problems:
+        item = item_of.get(q.column)
+        column = column_shown(item, lang) if item is not None else q.column
+        if lang == "en":
+            parts.append(f"column {column}, rule {q.rule}: {q.message_en}")
+        else:
+            parts.append(f"列 {column}，规则 {q.rule}：{q.message_zh}")
+    return ("; " if lang == "en" else "；").join(parts)
+
+
+def refused_csv(session: Session, actor: Actor, batch_id: int, lang: str = "zh") -> tuple[str, bytes]:
+    """R13: the batch's refused rows as a CSV to fix and resubmit — one line per refused source row, the
+    resource's published items with the values as received, then `_source_row` and `_problems` (in the
+    reader's language); UTF-8 with a BOM (Excel opens it as such). Returns (file name, bytes). The read
+    is audited (`refused_rows`)."""
+    from gongshu.store.service import get_resource
+
+    batch, rows, _ = refused_rows(session, actor, batch_id, method="refused_csv")
+    items = get_resource(session, batch.resource_code).items
+    names = [str(i["name"]) for i in items]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*names, *HELPER_COLUMNS])
+    for row in rows:
+        writer.writerow(
+            [*(row.values.get(n) or "" for n in names), row.source_row, problems_text(row, items, lang)]
+        )
+    return f"{batch.resource_code}-batch{batch.id}-refused.csv", ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def resubmittable(session: Session, actor: Actor, batch_id: int) -> Batch:
+    """R7 R13: the batch whose refused rows the actor may resubmit, corrected: it exists (404), the actor
+    may load data into its resource — the provider's data officers (403), it committed (409: a failed
+    batch loaded nothing — its file is uploaded again; a loading one is not over) and it refused rows
+    (409)."""
+    from gongshu.kernel.access.policy import Action
+    from gongshu.kernel.access.service import decide
+    from gongshu.store.service import provider_of
+
+    batch = get(session, batch_id)
+    if not decide(
+        session, actor, Action.DATA_INGEST, org_id=provider_of(session, batch.resource_code)
+    ).allowed:
+        raise Forbidden(
+            "store.resubmit_forbidden",
+            "只有数据提供单位的数据专员可以重新提交被拒收的行",
+            "Only the provider's data officers may resubmit the refused rows",
+        )
+    if batch.status == "failed":
+        raise Conflict(
+            "store.resubmit_batch_failed",
+            f"批次 {batch.id} 加载失败，没有写入任何数据，不能重新提交更正：请改正文件后在上传页重新上传",
+            f"Batch {batch.id} failed and loaded nothing, so it cannot be resubmitted: correct the file and "
+            "upload it again on the upload page",
+            details={"batch_id": batch.id, "status": batch.status},
+        )
+    if batch.status != "committed":
+        raise Conflict(
+            "store.resubmit_batch_loading",
+            f"批次 {batch.id} 仍在加载中，请在它完成后再重新提交更正",
+            f"Batch {batch.id} is still loading; resubmit its corrections once it has finished",
+            details={"batch_id": batch.id, "status": batch.status},
+        )
+    if not batch.refused:
+        raise Conflict(
+            "store.resubmit_nothing_refused",
+            f"批次 {batch.id} 没有被拒收的行，无需重新提交",
+            f"Batch {batch.id} refused no row: there is nothing to resubmit",
+            details={"batch_id": batch.id},
+        )
+    return batch

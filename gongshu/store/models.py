@@ -67,6 +67,8 @@ class Batch(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # R13: the batch whose refused rows this one brings again, corrected (a resubmission; None otherwise)
+    resubmission_of: Mapped[int | None] = mapped_column(index=True, default=None)
 
 
 class QuarantineRow(Base):
