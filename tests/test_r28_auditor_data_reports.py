@@ -196,6 +196,9 @@ def test_r28_the_menu_offers_the_reports_to_their_readers_only(c: dict[str, Any]
         assert f'data-testid="{testid}"' in auditor
     officer = page_client("civil_officer")[0].get("/").text
     assert 'data-testid="nav-quality"' not in officer and 'data-testid="nav-data"' not in officer
-    assert 'data-testid="nav-inbox"' in officer
+    assert 'data-testid="nav-inbox"' in officer and 'data-testid="nav-catalog-mine"' in officer
+    assert 'data-testid="nav-catalog-mine"' not in auditor  # only those who compile the catalog
+    cases = page_client("civil_officer")[0].get("/cases?status=draft").text  # drafts are not cases
+    assert 'href="/catalog/mine" data-testid="cases-catalog-drafts"' in cases
     citizen = page_client("citizen")[0].get("/").text
     assert 'data-testid="nav-inbox"' not in citizen and 'data-testid="nav-my-data"' in citizen
