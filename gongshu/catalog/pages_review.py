@@ -23,7 +23,13 @@ from gongshu.kernel.timeutil import as_utc
 from gongshu.kernel.workflow import inbox
 from gongshu.web.deps import current_actor, require_role
 from gongshu.web.i18n import gettext
-from gongshu.web.pages.cases import LABELS, china_time, viewable_case_ids
+from gongshu.web.pages.cases import (
+    ENTRY_FIELD_LABELS,
+    ENTRY_POLICY_GROUPS,
+    LABELS,
+    china_time,
+    viewable_case_ids,
+)
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -39,29 +45,10 @@ def _(msgid: str) -> str:
     return msgid
 
 
-# Labels of the snapshot's fields (msgids of the page catalogs); the page translates them.
+# Labels of the snapshot's fields (msgids of the page catalogs, shared with the case page's account of a
+# catalog change); the page translates them.
 FIELD_LABELS = {
-    "catalog_kind": _("Catalog kind"),
-    "category_code": _("Category code"),
-    "name": _("Resource name"),
-    "name_en": _("English name"),
-    "summary": _("Summary"),
-    "format": _("Format"),
-    "topic": _("Topic"),
-    "keywords": _("Keywords"),
-    "sharing_attribute": _("Sharing attribute"),
-    "sharing_conditions": _("Sharing conditions"),
-    "legal_basis": _("Legal basis"),
-    "sharing_methods": _("Sharing methods"),
-    "open_attribute": _("Open attribute"),
-    "open_conditions": _("Open conditions"),
-    "not_open_reason": _("Reason for not opening"),
-    "update_cycle": _("Update cycle"),
-    "grade": _("Grade"),
-    "contains_personal_info": _("Contains personal information"),
-    "deidentified": _("De-identified"),
-    "subject_kind": _("Subject of the records"),
-    "related_codes": _("Related resources"),
+    **{k: v for k, v in ENTRY_FIELD_LABELS.items() if k != "items"},
     "provider_org_id": _("Provider"),
 }
 # Labels of an information item's fields (msgids of the page catalogs) and the vocabularies of its values.
@@ -78,16 +65,7 @@ ITEM_VOCABULARIES = {"data_type": "data_type", "sensitivity": "sensitivity"}
 # Snapshot fields never shown as changed: the resource code is the entry's identity, it never changes.
 UNSHOWN_FIELDS = ("resource_code",)
 # Snapshot fields whose values are keys of a policy group (labelled by the policy, R30).
-POLICY_GROUPS = {
-    "catalog_kind": "catalog_kinds",
-    "sharing_attribute": "sharing_attributes",
-    "open_attribute": "open_attributes",
-    "update_cycle": "update_cycles",
-    "grade": "grades",
-    "sharing_methods": "sharing_methods",
-    "sharing_conditions": "sharing_condition_kinds",
-    "open_conditions": "open_condition_kinds",
-}
+POLICY_GROUPS = ENTRY_POLICY_GROUPS
 
 
 def _authority_reviewer(actor: Actor) -> None:
