@@ -74,3 +74,34 @@ def external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.Mon
     yield
     monkeypatch.delenv("GONGSHU_EXTERNAL_SQLITE_DIRS")
     config.reset_settings()
+
+
+EVIDENCE_PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
+
+
+def objection_city(session: Session, tmp_path: Path, db_clean: str) -> tuple[dict[str, Any], int]:
+    """R14: the store city with two records loaded and the citizen (keyed by the first ID number) objecting
+    to the first record's name — the case waits for the provider."""
+    from gongshu.aggregation.ingest import ingest_file
+    from gongshu.kernel.db import session_scope
+    from gongshu.kernel.identity.models import Organisation
+    from gongshu.quality import objections
+
+    c = store_city(session)
+    person = session.get(Organisation, c["citizen"].org_id)
+    assert person is not None
+    person.id_number = IDS[0]
+    session.commit()
+    code = publish(session, c).resource_code
+    rows = "\n".join(f"{k},张{n},2024-01-0{n + 1},1,10.5,true" for n, k in enumerate(IDS[:2]))
+    ingest_file(c["civil_clerk"], code, write(tmp_path, "m.csv", HEADER + "\n" + rows + "\n"), url=db_clean)
+    with session_scope() as s:
+        case_id = objections.file_objection(
+            s,
+            c["citizen"],
+            code,
+            field="full_name",
+            claimed_value="章零",
+            evidence=("户口簿.pdf", EVIDENCE_PDF),
+        ).id
+    return c, case_id

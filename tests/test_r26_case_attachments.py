@@ -16,19 +16,15 @@ from fastapi.testclient import TestClient
 from page_fixtures import page_client
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from store_fixtures import HEADER, IDS, publish, store_city, write
+from store_fixtures import objection_city
 from test_workflow import World, build_world, sharing_application
 
-from gongshu.aggregation.ingest import ingest_file
-from gongshu.kernel.db import session_scope
 from gongshu.kernel.errors import Forbidden, GongshuError, ValidationFailed
 from gongshu.kernel.identity import service as identity
 from gongshu.kernel.identity import tokens
 from gongshu.kernel.identity.actor import Actor
-from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.workflow import attachments, engine
 from gongshu.kernel.workflow.models import CaseAttachment
-from gongshu.quality import objections
 from gongshu.web.app import create_app
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
@@ -175,19 +171,9 @@ def test_r26_only_the_parties_and_the_open_steps_assignee_attach_while_the_case_
 def test_r26_a_coordinator_cannot_attach_to_someone_elses_objection(
     session: Session, tmp_path: Path, db_clean: str
 ) -> None:
-    c = store_city(session)
+    c, case_id = objection_city(session, tmp_path, db_clean)
     coordinator = user(session, "coordinator", c["authority"], "coordinator")
-    person = session.get(Organisation, c["citizen"].org_id)
-    assert person is not None
-    person.id_number = IDS[0]
     session.commit()
-    code = publish(session, c).resource_code
-    rows = "\n".join(f"{k},张{n},2024-01-0{n + 1},1,10.5,true" for n, k in enumerate(IDS[:2]))
-    ingest_file(c["civil_clerk"], code, write(tmp_path, "m.csv", HEADER + "\n" + rows + "\n"), url=db_clean)
-    with session_scope() as s:
-        case_id = objections.file_objection(
-            s, c["citizen"], code, field="full_name", claimed_value="章零", evidence=("户口簿.pdf", PDF)
-        ).id
     assert _refusal(session, coordinator, case_id) == "workflow.not_participant"
     assert _refusal(session, c["reviewer"], case_id) == "workflow.not_participant"
     attachments.attach(session, c["civil_clerk"], case_id, "核实记录.pdf", PDF)  # the provider's handler

@@ -16,16 +16,12 @@ import pytest
 from catalog_fixtures import city, marriage
 from page_fixtures import page_client
 from sqlalchemy.orm import Session
-from store_fixtures import HEADER, IDS, publish, store_city, write
+from store_fixtures import objection_city, publish
 from test_workflow import World, build_world, sharing_application
 
-from gongshu.aggregation.ingest import ingest_file
 from gongshu.catalog import service as catalog
-from gongshu.kernel.db import session_scope
-from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.workflow import engine
 from gongshu.kernel.workflow.models import Case
-from gongshu.quality import objections
 from gongshu.web.pages.cases import plain_value
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
@@ -172,26 +168,10 @@ def test_r15_r17_the_dispute_chain_names_the_step_reached(session: Session, worl
     assert "Escalated: Municipal government decision" in english
 
 
-def _objection_city(session: Session, tmp_path: Path, db_clean: str) -> tuple[dict[str, Any], int]:
-    c = store_city(session)
-    person = session.get(Organisation, c["citizen"].org_id)
-    assert person is not None
-    person.id_number = IDS[0]
-    session.commit()
-    code = publish(session, c).resource_code
-    rows = "\n".join(f"{k},张{n},2024-01-0{n + 1},1,10.5,true" for n, k in enumerate(IDS[:2]))
-    ingest_file(c["civil_clerk"], code, write(tmp_path, "m.csv", HEADER + "\n" + rows + "\n"), url=db_clean)
-    with session_scope() as s:
-        case_id = objections.file_objection(
-            s, c["citizen"], code, field="full_name", claimed_value="章零", evidence=("户口簿.pdf", PDF)
-        ).id
-    return c, case_id
-
-
 def test_r28_a_person_reads_the_wording_of_their_own_account(
     session: Session, tmp_path: Path, db_clean: str
 ) -> None:
-    _, case_id = _objection_city(session, tmp_path, db_clean)
+    _, case_id = objection_city(session, tmp_path, db_clean)
     person, csrf = page_client("citizen", session=session)
     page = person.get(f"/cases/{case_id}").text
     assert _one(r'data-testid="party-label">([^<]*)<', page) == "异议人"
