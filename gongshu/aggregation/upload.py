@@ -58,6 +58,35 @@ async def _spooled(fileobj: BinaryIO, name: str, load: Callable[[Path], dict[str
         path.unlink(missing_ok=True)
 
 
+async def _spooled_ingest(
+    actor: Actor,
+    code: str,
+    fileobj: BinaryIO,
+    name: str,
+    *,
+    mode: str,
+    encoding: str | None,
+    idempotency_key: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """R7: an uploaded file, spooled, through the pipeline as an upload of `name`."""
+    return await _spooled(
+        fileobj,
+        name,
+        lambda path: ingest_file(
+            actor,
+            code,
+            path,
+            encoding=encoding or None,
+            filename=name,
+            mode=mode,
+            source="upload",
+            idempotency_key=idempotency_key,
+            **extra,
+        ),
+    )
+
+
 async def ingest_upload(
     actor: Actor,
     code: str,
@@ -76,20 +105,15 @@ async def ingest_upload(
         raise ValidationFailed(
             "ingest.mode_invalid", "更新方式应为全量或增量", "Mode is full or incremental", field="mode"
         )
-    return await _spooled(
+    return await _spooled_ingest(
+        actor,
+        code,
         fileobj,
         name,
-        lambda path: ingest_file(
-            actor,
-            code,
-            path,
-            encoding=encoding or None,
-            filename=name,
-            mode=mode,
-            source="upload",
-            idempotency_key=idempotency_key,
-            before_batch=before_batch,
-        ),
+        mode=mode,
+        encoding=encoding,
+        idempotency_key=idempotency_key,
+        before_batch=before_batch,
     )
 
 
@@ -183,18 +207,13 @@ async def resubmit_upload(
     code = await run_in_threadpool(resubmission_target, actor, batch_id)
     name = _check(filename)
     assert fileobj is not None  # a chosen file (`_check`)
-    return await _spooled(
+    return await _spooled_ingest(
+        actor,
+        code,
         fileobj,
         name,
-        lambda path: ingest_file(
-            actor,
-            code,
-            path,
-            encoding=encoding or None,
-            filename=name,
-            mode="incremental",
-            source="upload",
-            idempotency_key=idempotency_key,
-            resubmission_of=batch_id,
-        ),
+        mode="incremental",
+        encoding=encoding,
+        idempotency_key=idempotency_key,
+        resubmission_of=batch_id,
     )
