@@ -2,7 +2,8 @@
 resident ID number (with a USCC column and typed columns), against a raw bulk load of the same rows into a
 bare table (SQLite: executemany in one transaction; PostgreSQL: COPY) and against `frictionless validate`
 on the same file (inferring the types, and again with the same rules as a Table Schema); what the same
-rows cost with no check at all (the floor: canonical rows into a resource's typed, keyed table); and the
+rows cost with no check at all (the floor: canonical rows into a resource's typed, keyed table); the check
+of the same file without storing it (`gongshu ingest --check`, what `frictionless validate` does); and the
 peak memory (RSS high-water mark) of the ingest, measured in a child process,
 at 250k rows and at --rows rows.
 
@@ -207,9 +208,23 @@ def child_ingest(code: str, path: str) -> None:
     )
 
 
-def run_ingest(code: str, path: Path) -> dict[str, Any]:
+def child_check(code: str, path: str) -> None:
+    """In a child process: the check of the file without storing it (`gongshu ingest --check`, R13 预检),
+    timed — what `frictionless validate` does (validate, store nothing), on the platform's rules."""
+    import gongshu.catalog  # noqa: F401
+    from gongshu.aggregation.checker import _peak_mb
+    from gongshu.aggregation.precheck import check_file
+    from gongshu.kernel.identity.actor import SYSTEM
+
+    t0 = time.perf_counter()
+    report = check_file(SYSTEM, code, Path(path))
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "peak_mb": _peak_mb(), **report}, default=str))
+
+
+def run_ingest(code: str, path: Path, *, check: bool = False) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.ingest", "--child", code, str(path)],
+        [sys.executable, "-m", "bench.ingest", "--child-check" if check else "--child", code, str(path)],
         cwd=ROOT,
         env=os.environ.copy(),
         capture_output=True,
@@ -331,6 +346,7 @@ def measure(
         full = run_ingest(big, files[rows])
         raw = raw_load(url, files[rows])
         floor = floor_load(url, files[rows])
+        check = run_ingest(small, files[rows], check=True)
         db.dispose_all()
     return {
         "backend": backend,
@@ -348,6 +364,11 @@ def measure(
         "floor_x_faster_than_frictionless": (fl / floor) if fl else None,
         "frictionless_rules_s": fl_rules,
         "x_faster_than_frictionless_rules": (fl_rules / full["seconds"]) if fl_rules else None,
+        "check_s": check["seconds"],
+        "check_received": check["received"],
+        "check_x_faster_than_frictionless": (fl / check["seconds"]) if fl else None,
+        "check_x_faster_than_frictionless_rules": (fl_rules / check["seconds"]) if fl_rules else None,
+        "check_peak_mb": check["peak_mb"],
         "peak_mb_small": mem["peak_mb"],
         "peak_mb_full": full["peak_mb"],
         "worker_mb_full": full["worker_mb"],
@@ -361,9 +382,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--no-frictionless", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("CODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-check", nargs=2, metavar=("CODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_ingest(*args.child)
+        return
+    if args.child_check:
+        child_check(*args.child_check)
         return
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     with tempfile.TemporaryDirectory(prefix="gongshu-bench-csv-") as tmp:
@@ -414,6 +439,18 @@ def main() -> None:
                     if fl_rules
                     else ""
                 ),
+                flush=True,
+            )
+            print(
+                f"{backend} check only (gongshu ingest --check: the same checks, nothing stored — what "
+                f"frictionless validate does): {r['check_received']} rows in {r['check_s']:.2f} s"
+                + (
+                    f" → {r['check_x_faster_than_frictionless']:.1f}× faster than frictionless inferring "
+                    f"types, {r['check_x_faster_than_frictionless_rules']:.1f}× with the same rules"
+                    if fl and fl_rules
+                    else ""
+                )
+                + f"; peak RSS {r['check_peak_mb']:.0f} MB",
                 flush=True,
             )
             failed |= r["ratio_vs_raw"] < 0.5 or r["peak_mb_full"] + r["worker_mb_full"] >= 500

@@ -26,6 +26,7 @@ from gongshu.kernel.identity.actor import SYSTEM
 from gongshu.kernel.timeutil import now
 from gongshu.sharing import db_table, streams
 from gongshu.store import service as store
+from gongshu.store import tables
 from gongshu.store.loader import LOAD_OP
 from gongshu.store.models import Batch, QuarantineRow, RecordHistory
 
@@ -273,3 +274,44 @@ def test_r7_a_malformed_row_found_by_the_worker_process_stores_nothing(
         assert store.count(s, code) == 0
         batch = s.scalars(select(Batch).where(Batch.resource_code == code)).one()
         assert batch.status == "failed" and batch.error and batch.error["code"] == "ingest.column_count"
+
+
+def test_r10_a_first_load_builds_the_key_index_again_and_a_failed_one_keeps_it(
+    db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R10 R7: the first load drops the key's index and builds it once after the rows; a load that fails
+    before its commit leaves the table keyed as it was, and after a load the key is unique again."""
+    engine = get_engine(db_clean)
+    with read_scope(db_clean) as s:
+        table = store.get_resource(s, code).table_name
+
+    def keyed() -> list[str]:
+        found = inspect(engine)
+        if engine.dialect.name == "sqlite":
+            index = {i["name"]: i for i in found.get_indexes(table)}[tables.key_index_name(table)]
+            return list(index["column_names"]) if index["unique"] else []
+        return list(found.get_pk_constraint(table)["constrained_columns"])
+
+    def boom() -> None:
+        raise RuntimeError("disk full")
+
+    rows = [f"{IDS[0]},甲,,,,", f"{IDS[1]},乙,,,,", f"{IDS[0]},甲二,,,,"]
+    with pytest.raises(RuntimeError):
+        ingest_file(
+            c["civil_clerk"], code, _csv(tmp_path, rows), batch_rows=1, url=db_clean, before_commit=boom
+        )
+    assert keyed() == ["id_number"]
+    with read_scope(db_clean) as s:
+        assert store.count(s, code) == 0
+    report = ingest_file(c["civil_clerk"], code, _csv(tmp_path, rows), batch_rows=1, url=db_clean)
+    assert (report["inserted"], report["deduplicated"]) == (2, 1) and keyed() == ["id_number"]
+    again = ingest_file(
+        c["civil_clerk"],
+        code,
+        _csv(tmp_path, [f"{IDS[0]},甲三,,,,"], "y.csv"),
+        mode="incremental",
+        url=db_clean,
+    )
+    assert (again["inserted"], again["updated"]) == (0, 1)
+    with read_scope(db_clean) as s:
+        assert store.count(s, code) == 2

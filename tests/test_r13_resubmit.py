@@ -34,7 +34,7 @@ from gongshu.kernel.identity import tokens
 from gongshu.kernel.identity.models import User
 from gongshu.store import batches
 from gongshu.store import service as store
-from gongshu.store.models import Batch
+from gongshu.store.models import Batch, ResubmittedRow
 from gongshu.web.app import create_app
 
 HEADER_ZH = "身份证号码,姓名,登记日期,子女数,补助金额,是否有效"  # the Chinese labels: the schema lock's alias
@@ -211,10 +211,76 @@ def test_r13_the_corrected_download_resubmits_incrementally_and_the_rows_show_co
         f"/api/v1/data/batches/{report['id']}/resubmit", files={"file": ("again.csv", fixed.encode())}
     )
     assert again.status_code == 201 and again.json()["resubmission_of"] == report["id"]
-    assert clerk.get(f"/api/v1/data/batches/{mixed}").json()["resubmissions"] == [
-        report["id"],
-        again.json()["id"],
+    final = clerk.get(f"/api/v1/data/batches/{mixed}").json()
+    assert final["resubmissions"] == [report["id"], again.json()["id"]]
+    # Its line 3 was the original's row 3 ("123"), refused again; the line naming it, accepted with
+    # another key, corrects both.
+    assert (final["refused_rows"], final["corrected"], final["to_fix"]) == (3, 3, 0)
+    cells = clerk.get(f"/api/v1/data/batches/{mixed}/quarantine").json()["rows"]
+    assert {q["source_row"]: q["corrected_by"] for q in cells}[3] == again.json()["id"]
+
+
+def test_r13_resubmission_with_corrected_key_marks_row_corrected(session: Session, c: dict[str, Any]) -> None:
+    """A row refused because its key was wrong (row 3: "123", not an ID number) is corrected by the
+    resubmission that brings it back with a valid key: the downloaded line's `_source_row` names the row,
+    since the key it was refused under is in no table. Lines the resubmission refuses again stay to fix,
+    and a resubmission of those corrects the original's rows through the chain."""
+    clerk = _api(session, "civil_clerk")
+    code, mixed = c["code"], c["mixed"]
+    rows = _csv(clerk.get(f"/api/v1/data/batches/{mixed}/refused.csv").content)
+    assert [(r["_source_row"], r["id_number"]) for r in rows] == [
+        ("2", WIDE_KEY),
+        ("3", "123"),
+        ("4", IDS[4]),
     ]
+    rows[1]["id_number"] = IDS[6]  # the key itself corrected; rows 2 and 4 are sent back still wrong
+    lines = [rows[2], rows[1], rows[0]]  # reordered: a line's own row number is not the original's
+    made = clerk.post(
+        f"/api/v1/data/batches/{mixed}/resubmit", files={"file": ("fixed.csv", _to_csv(lines), "text/csv")}
+    )
+    assert made.status_code == 201, made.text
+    first = made.json()
+    assert (first["received"], first["accepted"], first["refused"]) == (3, 1, 2)
+    assert IDS[6] in _keys(code) and "123" not in _keys(code)
+
+    def status(batch_id: int) -> tuple[tuple[int, int, int], dict[int, int | None]]:
+        report = clerk.get(f"/api/v1/data/batches/{batch_id}").json()
+        cells = clerk.get(f"/api/v1/data/batches/{batch_id}/quarantine").json()["rows"]
+        counts = (report["refused_rows"], report["corrected"], report["to_fix"])
+        return counts, {q["source_row"]: q["corrected_by"] for q in cells}
+
+    assert status(mixed) == ((3, 1, 2), {2: None, 3: first["id"], 4: None})
+    page, _ = page_client("civil_clerk", session=session)
+    html = page.get(f"/data/batches/{mixed}/resubmit").text
+    assert 'data-row="3" data-status="corrected"' in html and "已更正" in html
+    assert f'href="/data/batches/{first["id"]}" data-testid="corrected-by"' in html
+    assert 'data-row="2" data-status="pending"' in html and 'data-row="4" data-status="pending"' in html
+    assert 'data-testid="refused-to-fix-count">2<' in html and "待更正" in html
+
+    # The resubmission's own refused lines (2: the original's row 4; 4: its row 2) download in turn; the
+    # original's row 4 comes back fixed under another key, its row 2 still wrong.
+    again = _csv(clerk.get(f"/api/v1/data/batches/{first['id']}/refused.csv").content)
+    assert [(r["_source_row"], r["id_number"]) for r in again] == [("2", IDS[4]), ("4", WIDE_KEY)]
+    again[0].update(id_number=IDS[7], children="2", allowance="10.5")
+    made = clerk.post(
+        f"/api/v1/data/batches/{first['id']}/resubmit", files={"file": ("again.csv", _to_csv(again))}
+    )
+    assert made.status_code == 201, made.text
+    second = made.json()
+    assert (second["accepted"], second["refused"], second["resubmission_of"]) == (1, 1, first["id"])
+    assert status(first["id"]) == ((2, 1, 1), {2: second["id"], 4: None})
+    assert status(mixed) == ((3, 2, 1), {2: None, 3: first["id"], 4: second["id"]})
+    with read_scope() as s:  # what the resubmissions recorded: their lines and the rows they bring again
+        kept = s.execute(
+            select(ResubmittedRow.batch_id, ResubmittedRow.source_row, ResubmittedRow.original_row)
+        ).all()
+        assert sorted(kept) == [
+            (first["id"], 2, 4),
+            (first["id"], 3, 3),
+            (first["id"], 4, 2),
+            (second["id"], 2, 2),
+            (second["id"], 3, 4),
+        ]
 
 
 def test_r13_a_later_ordinary_batch_that_brings_the_key_in_corrects_the_row(
@@ -511,6 +577,69 @@ def test_r13_migration_adds_resubmission_of_and_keeps_every_quarantine(fresh_db:
     migrate.upgrade(fresh_db)
     columns, kept = state()
     assert "resubmission_of" in columns and kept == 1
+
+
+RESUBMITTED = "b952e99f48c5"
+
+
+def test_r13_migration_adds_the_resubmitted_rows_and_keeps_every_batch(fresh_db: str) -> None:
+    """`store_resubmitted_row` chains onto the resubmission column: a new table (no batch rebuild), its
+    rows deleted with their batch, dropped on downgrade with the batches and quarantine kept."""
+    from alembic import command
+
+    from gongshu.kernel import migrate
+
+    migrate.upgrade(fresh_db, REVISION)
+    engine = db.get_engine(fresh_db)
+    with engine.begin() as conn:
+        for batch_id, of in ((1, None), (2, 1)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO store_batch (id, resource_code, mode, source, filename, encoding, status, "
+                    "received, accepted, refused, deduplicated, completed, deleted, inserted, updated, "
+                    "actor_label, started_at, resubmission_of) VALUES (:id, 'R', 'incremental', 'upload', "
+                    "'a.csv', 'utf-8', 'committed', 1, 1, 0, 0, 0, 0, 1, 0, 'x', CURRENT_TIMESTAMP, :of)"
+                ),
+                {"id": batch_id, "of": of},
+            )
+        conn.execute(
+            sa.text(
+                'INSERT INTO store_quarantine_row (batch_id, source_row, "column", rule, message_zh, '
+                "message_en) VALUES (1, 3, 'id_number', 'id.length', '坏', 'bad')"
+            )
+        )
+    keep = sa.text("INSERT INTO store_resubmitted_row (batch_id, source_row, original_row) VALUES (2, 2, 3)")
+
+    def tables() -> set[str]:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+
+    def count(table: str) -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    migrate.upgrade(fresh_db, RESUBMITTED)
+    with engine.begin() as conn:
+        conn.execute(keep)
+        inspector = sa.inspect(conn)
+        assert inspector.get_pk_constraint("store_resubmitted_row")["constrained_columns"] == [
+            "batch_id",
+            "source_row",
+        ]
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("store_resubmitted_row")}
+        assert indexes["ix_store_resubmitted_row_batch_original"] == ["batch_id", "original_row"]
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # one record per line
+            conn.execute(keep)
+    command.downgrade(migrate.alembic_config(fresh_db), REVISION)
+    assert "store_resubmitted_row" not in tables()
+    assert (count("store_batch"), count("store_quarantine_row")) == (2, 1)
+    migrate.upgrade(fresh_db)
+    with engine.begin() as conn:
+        conn.execute(keep)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM store_batch WHERE id = 2"))
+    assert count("store_resubmitted_row") == 0  # deleted with its batch
+    assert count("store_quarantine_row") == 1
 
 
 def test_r13_batch_page_links_the_fix_and_counts_what_was_corrected(

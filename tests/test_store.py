@@ -21,7 +21,7 @@ from gongshu.kernel import timeutil
 from gongshu.kernel.db import get_engine, read_scope, session_scope
 from gongshu.kernel.errors import ValidationFailed
 from gongshu.kernel.timeutil import now
-from gongshu.store import batches
+from gongshu.store import batches, tables
 from gongshu.store import service as store
 from gongshu.store.models import Batch
 
@@ -48,6 +48,18 @@ def _names(url: str, code: str) -> dict[str, str]:
         return {r["id_number"]: r["full_name"] for r in store.rows(s, code)}
 
 
+def _key_columns(engine: Any, table: str) -> list[str]:
+    """R10: the columns that key a resource's table — its primary key on PostgreSQL; on SQLite, the
+    named unique index `store.tables.create` makes (the one a first load drops and builds again)."""
+    found = inspect(engine)
+    if engine.dialect.name != "sqlite":
+        return list(found.get_pk_constraint(table)["constrained_columns"])
+    assert found.get_pk_constraint(table)["constrained_columns"] == []
+    index = {i["name"]: i for i in found.get_indexes(table)}[tables.key_index_name(table)]
+    assert index["unique"]
+    return list(index["column_names"])
+
+
 def test_r7_r10_publication_provisions_a_typed_table_keyed_by_id_number(db_clean: str, code: str) -> None:
     with read_scope(db_clean) as s:
         res = store.get_resource(s, code)
@@ -60,8 +72,8 @@ def test_r7_r10_publication_provisions_a_typed_table_keyed_by_id_number(db_clean
         "INT" in str(cols["children"]["type"]).upper()
         and "DATE" in str(cols["registered_on"]["type"]).upper()
     )
-    pk = inspect(get_engine(db_clean)).get_pk_constraint(table)
-    assert pk["constrained_columns"] == ["id_number"]
+    assert _key_columns(get_engine(db_clean), table) == ["id_number"]
+    assert cols["id_number"]["nullable"] is False
 
 
 def test_r9_schema_lock_refuses_with_the_column_diff_and_stores_nothing(
@@ -186,7 +198,7 @@ def test_r9_a_change_of_the_keys_length_rebuilds_the_table_keyed(
     assert res.schema_version == 2 and res.row_count == 0
     table = res.table_name
     engine = get_engine(db_clean)
-    assert inspect(engine).get_pk_constraint(table)["constrained_columns"] == ["id_number"]
+    assert _key_columns(engine, table) == ["id_number"]
     report = ingest_file(
         c["civil_clerk"], code, _csv(tmp_path, [f"{IDS[1]},乙,,,,"], "again.csv"), url=db_clean
     )

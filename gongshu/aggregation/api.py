@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gongshu.aggregation.upload import ingest_upload, resubmit_upload
+from gongshu.aggregation.upload import check_upload, ingest_upload, resubmit_upload
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import rules
@@ -69,6 +69,20 @@ async def upload_batch(
     )
 
 
+@router.post("/{code}/check", dependencies=Protected)
+async def check_batch(
+    actor: LoggedIn,
+    code: str,
+    file: Annotated[UploadFile, File()],
+    encoding: Annotated[str, Form(max_length=20)] = "",
+) -> dict[str, Any]:
+    """R13: check a file against the resource's items and rules as a load would, storing nothing (预检):
+    the counts (received = accepted + refused + deduplicated), the problems by column and rule, and the
+    first problem cells with their source rows. The same access as the upload (403), the same refusal of
+    a file that cannot be loaded at all (422)."""
+    return await check_upload(actor, code, file.file, file.filename, encoding=encoding)
+
+
 @router.get("/{code}/batches")
 def list_batches(
     actor: LoggedIn, code: str, limit: Annotated[int, Query(ge=1, le=500)] = 100
@@ -82,7 +96,8 @@ def list_batches(
 @router.get("/batches/{batch_id}")
 def get_batch(actor: LoggedIn, batch_id: IdPath) -> dict[str, Any]:
     """R7 R13: a batch's report, with its refused rows counted — how many, how many corrected since (a
-    later batch brought their key in accepted), how many still to fix — and its resubmissions."""
+    resubmission accepted the line naming the row, or a later batch brought its key in), how many still
+    to fix — and its resubmissions."""
     with read_scope() as s:
         batch = batches.get(s, batch_id)
         batches.require_view(s, actor, batch.resource_code)
@@ -102,7 +117,8 @@ def get_quarantine(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
     """R13: the rows the batch refused, with source row, column, rule and message (the read is audited);
-    `corrected_by`: the later batch that brought the row's key in accepted (None: still to fix)."""
+    `corrected_by`: the resubmission that accepted the line naming the row (`_source_row`), else the later
+    batch that brought the row's key in accepted (None: still to fix)."""
     with session_scope() as s:
         batch, rows, total = batches.read_quarantine(s, actor, batch_id, limit, offset)
         corrected = batches.corrected_by_cells(s, batch, rows)
@@ -128,7 +144,8 @@ async def resubmit_batch(
     idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
 ) -> dict[str, Any]:
     """R13: resubmit the corrected refused rows of batch `batch_id` (the provider's data officer): the file
-    (the refused-rows CSV with its values fixed — `_source_row` and `_problems` are ignored — or any file
+    (the refused-rows CSV with its values fixed — `_source_row` names the refused row each line corrects,
+    even when its key was corrected; neither it nor `_problems` is loaded as data — or any file
     with the published columns) loads as an incremental batch of the same resource naming the original
     (`resubmission_of`); returns its report. Refused: a batch that refused no row or failed (409), of a
     resource the caller may not load (403); a file refused as by the upload (422), storing nothing."""

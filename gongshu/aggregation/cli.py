@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gongshu.aggregation.ingest import ingest_file
+from gongshu.aggregation.precheck import check_file
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identity.actor import SYSTEM, Actor
@@ -35,8 +36,15 @@ def ingest(
     encoding: str = typer.Option("", "--encoding", help="utf-8, utf-8-sig, gbk, gb18030 (default: detect)"),
     as_user: str = typer.Option("", "--as", help="Act as this user (default: the platform's system actor)"),
     as_json: bool = typer.Option(False, "--json", help="Print the batch report as JSON"),
+    check: bool = typer.Option(
+        False, "--check", help="Check the file against the resource's rules only; store nothing"
+    ),
 ) -> None:
-    """R7 R13: load FILE into the resource; refused rows go to quarantine, the report tells the counts."""
+    """R7 R13: load FILE into the resource; refused rows go to quarantine, the report tells the counts.
+    With --check, the file is checked as the load would check it and nothing is stored (预检)."""
+    if check:
+        _check(file, resource, encoding, as_user, as_json)
+        return
     try:
         actor = _actor(as_user)
         with Progress(
@@ -58,11 +66,7 @@ def ingest(
                 progress=lambda n: bar.advance(task, n),
             )
     except GongshuError as exc:
-        if as_json:
-            typer.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
-        else:
-            console.print(f"[red]{exc.code}[/red]: {exc.message_zh} / {exc.message_en}")
-        raise typer.Exit(2) from exc
+        raise _refused(exc, as_json) from exc
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, default=str))
         return
@@ -74,4 +78,35 @@ def ingest(
     )
     console.print(f"[{colour}]batch {report['id']}: {report['status']}[/{colour}]")
     if report["status"] != "committed":
+        raise typer.Exit(1)
+
+
+def _refused(exc: GongshuError, as_json: bool) -> typer.Exit:
+    """A file refused whole: its error (as JSON with --json), and exit status 2."""
+    if as_json:
+        typer.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
+    else:
+        console.print(f"[red]{exc.code}[/red]: {exc.message_zh} / {exc.message_en}")
+    return typer.Exit(2)
+
+
+def _check(file: Path, resource: str, encoding: str, as_user: str, as_json: bool) -> None:
+    """R13: `gongshu ingest FILE --resource CODE --check` — the check's report; exit status 1 when a row
+    would be refused or de-duplicated, 2 when the file is refused whole."""
+    try:
+        report = check_file(_actor(as_user), resource, file, encoding=encoding or None)
+    except GongshuError as exc:
+        raise _refused(exc, as_json) from exc
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        typer.echo(
+            f"预检 {report['filename']} → {resource}（未入库）：收到 {report['received']}，"
+            f"可接收 {report['accepted']}，拒收 {report['refused']}，重复 {report['deduplicated']}"
+        )
+        for p in report["problems"]:
+            typer.echo(f"  {p['column']} · {p['rule']}: {p['count']} — {p['message']}")
+        for c in report["cells"][:20]:
+            typer.echo(f"  第 {c['source_row']} 行 {c['column']}: {c['value']!r} — {c['message']}")
+    if report["refused"] or report["deduplicated"]:
         raise typer.Exit(1)

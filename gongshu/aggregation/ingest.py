@@ -73,8 +73,9 @@ def ingest_file(
     """R7: load a file (CSV, XLSX, JSONL, Parquet) into a resource; returns the batch report. A large
     file is checked by a worker process, started first so that its start-up overlaps the opening.
     R13: a resubmission (`resubmission_of`) may be the refused-rows download, corrected: its helper
-    columns (`_source_row`, `_problems`) are dropped before the schema lock, and it is checked in this
-    process (the worker would read the file again, helper columns included)."""
+    columns (`_source_row`, `_problems`) are dropped before the schema lock, the `_source_row` of each
+    line kept aside (the original batch's row it brings again, recorded with the batch), and it is
+    checked in this process (the worker would read the file again, helper columns included)."""
     resubmission = options.get("resubmission_of") is not None
     threshold = get_settings().ingest_worker_min_bytes
     big = not resubmission and "reopen" not in options and 0 <= threshold <= Path(path).stat().st_size
@@ -82,7 +83,9 @@ def ingest_file(
     try:
         src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
         if resubmission:
-            src = without_helper_columns(src)
+            carried: list[tuple[RowNumbers, pa.Array]] = []
+            options["carried"] = carried
+            src = without_helper_columns(src, carried)
         if proc is not None:
             options["reopen"] = Reopen(str(path), src.encoding, src.format, batch_rows)
             options["worker"] = proc
@@ -177,7 +180,7 @@ def _check_resubmission(s: Session, actor: Actor, code: str, original: int, mode
         )
 
 
-def _no_rows() -> ValidationFailed:
+def no_rows() -> ValidationFailed:
     return ValidationFailed("ingest.no_rows", "文件没有数据行", "The file has no data rows")
 
 
@@ -192,7 +195,7 @@ def _with_rows(src: Source) -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
         if chunk[0].num_rows:
             break
     else:
-        raise _no_rows()
+        raise no_rows()
 
     def chunks() -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
         try:
@@ -224,10 +227,13 @@ def ingest_source(
     worker: subprocess.Popen[bytes] | None = None,
     resubmission_of: int | None = None,
     before_batch: Callable[[], None] | None = None,
+    carried: list[tuple[RowNumbers, pa.Array]] | None = None,
 ) -> dict[str, Any]:
     """R7 R13: load an opened source into a resource; returns the batch report. With `reopen`, the file
     is read and checked again by a worker process (`aggregation.checker`) while this one loads. With
-    `resubmission_of`, the source brings the refused rows of that batch again, corrected (R13).
+    `resubmission_of`, the source brings the refused rows of that batch again, corrected (R13);
+    `carried` fills, as the source is read, with the `_source_row` its lines carried (the original
+    batch's rows), recorded with the batch in its commit (`batches.keep_resubmitted_rows`).
     `before_batch`: the caller's last check once the source is found loadable, before the batch opens
     (R7: the upload page's confirmation of a full load) — its refusal leaves no batch."""
     keys = [str(k).strip() for k in delete_keys if str(k).strip()]
@@ -263,6 +269,7 @@ def ingest_source(
             before_commit=before_commit,
             reopen=reopen,
             worker=worker,
+            carried=carried,
         )
     except BaseException as exc:
         error = (
@@ -298,6 +305,7 @@ def _load(
     before_commit: Callable[[], None] | None,
     reopen: Reopen | None = None,
     worker: subprocess.Popen[bytes] | None = None,
+    carried: list[tuple[RowNumbers, pa.Array]] | None = None,
 ) -> dict[str, Any]:
     """Stage on one connection, then apply in one transaction on the same connection — or, for the
     first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
@@ -320,7 +328,9 @@ def _load(
         )
 
     def finish(s: Session, loader: Loader, counts: dict[str, int]) -> dict[str, Any]:
-        report = _commit(s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref)
+        report = _commit(
+            s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref, carried=carried
+        )
         if before_commit:
             before_commit()
         s.commit()
@@ -416,7 +426,7 @@ def _stage(
         loader.end_stream(exc)
         raise
     if counts["received"] == 0:
-        raise _no_rows()
+        raise no_rows()
     counts["deduplicated"] = loader.deduplicate()
     counts["completed"] = _complete(loader, rules)
     counts["accepted"] = loader.staged - counts["deduplicated"]
@@ -433,9 +443,11 @@ def _commit(
     *,
     mode: str,
     correction_ref: str | None,
+    carried: list[tuple[RowNumbers, pa.Array]] | None = None,
 ) -> dict[str, Any]:
     """R7 R13: in the one transaction — history, apply, quarantine, the batch's report, audited. A full
-    load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept)."""
+    load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept). A
+    resubmission keeps the original batch's row each of its lines brings again (`carried`)."""
     _lock(s, res)
     at = now()
     nothing = mode == "full" and counts["accepted"] == 0
@@ -450,6 +462,8 @@ def _commit(
             at=at,
         )
     loader.keep_quarantine(batch_id)
+    if carried and not nothing:
+        batches.keep_resubmitted_rows(s, batch_id, carried)
     batch = s.get(Batch, batch_id)
     resource = s.get(StoreResource, res.id)
     assert batch is not None and resource is not None

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from gongshu.aggregation.readers import ENCODINGS
-from gongshu.aggregation.upload import CONFIRM_FIELD, PAGE_MODE, confirmed, page_upload
+from gongshu.aggregation.upload import CONFIRM_FIELD, PAGE_MODE, check_upload, confirmed, page_upload
 from gongshu.catalog.schemas import vocabulary_label
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import AccessDenied, decide, require
@@ -46,6 +46,7 @@ def _upload_page(
     error: GongshuError | None = None,
     form: dict[str, str] | None = None,
     status: int = 200,
+    check: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     return render(
         request,
@@ -59,6 +60,7 @@ def _upload_page(
         form=form or {"mode": PAGE_MODE, "encoding": "", CONFIRM_FIELD: ""},
         type_label=lambda code: vocabulary_label("data_type", code, lang_of(request)),
         item_label=_item_labels(info, lang_of(request)),
+        check=check,
     )
 
 
@@ -163,7 +165,9 @@ def upload_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
 
 @router.post("/{code}/upload", dependencies=Protected)
 async def upload_submit(request: Request, actor: LoggedIn, code: str) -> Response:
-    """R7 R13: load the file; a refused file shows its precise error, a batch shows its report. The page's
+    """R7 R13: load the file; a refused file shows its precise error, a batch shows its report. With the
+    button "只检查，不入库" (`action=check`), the file is checked as the load would check it and the page
+    shows the check's report; nothing is stored (`aggregation.precheck`). The page's
     default is incremental; a full load of a resource holding data needs the confirmation checkbox
     (`aggregation.upload.require_full_confirmation`: 422, nothing loaded, without it)."""
     info = _resource(actor, code)
@@ -174,6 +178,18 @@ async def upload_submit(request: Request, actor: LoggedIn, code: str) -> Respons
         CONFIRM_FIELD: "1" if confirmed(form.get(CONFIRM_FIELD)) else "",
     }
     upload = form.get("file")
+    if form.get("action") == "check":  # R13: check only, store nothing (预检)
+        try:
+            checked = await check_upload(
+                actor,
+                code,
+                upload.file if isinstance(upload, StarletteUpload) else None,
+                upload.filename if isinstance(upload, StarletteUpload) else None,
+                encoding=values["encoding"] or None,
+            )
+        except GongshuError as exc:
+            return _upload_page(request, info, error=exc, form=values, status=exc.status_code)
+        return _upload_page(request, info, form=values, check=checked)
     try:
         report = await page_upload(
             actor,

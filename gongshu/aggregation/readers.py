@@ -338,22 +338,27 @@ def open_source(
     )
 
 
-def without_helper_columns(src: Source) -> Source:
+def without_helper_columns(src: Source, carried: list[tuple[RowNumbers, pa.Array]] | None = None) -> Source:
     """R13: a resubmission may be the refused-rows download with its values corrected; the two columns
     that download adds to the published items (`_source_row`, `_problems`) are not data, and are dropped
     before the schema lock. Only they: any other extra column is still refused by the lock (R9), with the
-    precise column diff. For resubmissions only — another load refuses them like any unknown column."""
-    from gongshu.store.batches import HELPER_COLUMNS  # defined with the download that adds them
+    precise column diff. For resubmissions only — another load refuses them like any unknown column.
+    `carried`, if given, receives per chunk the source row numbers and the `_source_row` values (as
+    received) of its lines: the original batch's rows they bring again (`store.batches.ResubmittedRow`)."""
+    from gongshu.store.batches import HELPER_COLUMNS, SOURCE_ROW  # defined with the download
 
     keep = [i for i, c in enumerate(src.columns) if c not in HELPER_COLUMNS]
     if len(keep) == len(src.columns):
         return src
     names = [src.columns[i] for i in keep]
+    origin = src.columns.index(SOURCE_ROW) if SOURCE_ROW in src.columns else None
     rest = src.chunks
 
     def chunks() -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
         try:
             for batch, numbers in rest:
+                if carried is not None and origin is not None and batch.num_rows:
+                    carried.append((numbers, batch.column(origin)))
                 yield pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=names), numbers
         finally:
             close = getattr(rest, "close", None)

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from starlette.concurrency import run_in_threadpool
 
 from gongshu.aggregation.ingest import ingest_file
+from gongshu.aggregation.precheck import check_file
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import read_scope
 from gongshu.kernel.errors import ValidationFailed
@@ -114,6 +115,20 @@ async def ingest_upload(
         encoding=encoding,
         idempotency_key=idempotency_key,
         before_batch=before_batch,
+    )
+
+
+async def check_upload(
+    actor: Actor, code: str, fileobj: BinaryIO | None, filename: str | None, *, encoding: str | None
+) -> dict[str, Any]:
+    """R13: spool the upload, check it against the resource as a load would (`precheck.check_file`),
+    store nothing, clean up."""
+    name = _check(filename)
+    assert fileobj is not None  # a chosen file (`_check`)
+    return await _spooled(
+        fileobj,
+        name,
+        lambda path: check_file(actor, code, path, encoding=encoding or None, filename=name),
     )
 
 

@@ -10,10 +10,13 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-from sqlalchemy import Text, cast, func, select
+import pyarrow.compute as pc
+from sqlalchemy import Text, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 from gongshu.kernel.audit.service import record
@@ -26,9 +29,11 @@ from gongshu.store.models import (
     Batch,
     QuarantineRow,
     RecordHistory,
+    ResubmittedRow,
     StoreResource,
 )
 
+T = TypeVar("T")
 STALE_AFTER = dt.timedelta(
     hours=1
 )  # a load beats at least every few seconds; an hour of silence means it died
@@ -53,8 +58,11 @@ REPORT_FIELDS = (
     "resubmission_of",
 )
 DUPLICATE = "duplicate_key"  # a quarantine row of a key sent twice: superseded by its later row, not refused
-HELPER_COLUMNS = ("_source_row", "_problems")  # what the refused-rows download adds to the published items
+SOURCE_ROW = "_source_row"  # the refused row's source row number in its batch, on each downloaded line
+HELPER_COLUMNS = (SOURCE_ROW, "_problems")  # what the refused-rows download adds to the published items
 IN_CHUNK = 500  # keys per IN (...) list when looking corrections up
+KEEP_CHUNK = 10_000  # resubmitted lines per INSERT when a resubmission records them
+ROW_NUMBER = r"^\s*[0-9]{1,9}(\.0*)?\s*$"  # a row number as a spreadsheet may have saved it ("7", "7.0")
 
 
 def find_idempotent(session: Session, resource_code: str, key: str | None) -> Batch | None:
@@ -258,7 +266,8 @@ def read_quarantine(
 class RefusedRow:
     """R13: one refused source row — its values as received (by published item name), every problem the
     checks found in it (the quarantine's cells of that row), its key as the checks normalise it, and the
-    later batch that brought that key in accepted, if any (computed, never stored)."""
+    later batch that corrected it, if any (computed, never stored): a resubmission that accepted a line
+    naming this row (`_source_row`), whatever its key became, or a later batch that brought the key in."""
 
     source_row: int
     values: dict[str, str | None]
@@ -322,8 +331,71 @@ def resubmissions_of(session: Session, batch_id: int) -> list[Batch]:
     return sorted(found, key=lambda b: b.id)
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
+def _chunks(values: list[T]) -> Iterable[list[T]]:
     return (values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK))
+
+
+def keep_resubmitted_rows(
+    session: Session, batch_id: int, carried: list[tuple[npt.NDArray[np.int64], pa.Array]]
+) -> int:
+    """R13: a resubmission records, in its commit, the original batch's row each of its lines brings
+    again — the `_source_row` the refused-rows download wrote on the line, read as a row number (a
+    spreadsheet may have saved it as "7.0"); a line without one (added by hand, or a file that is not the
+    download) records nothing, and a row it corrects is found by its key. Returns how many were kept."""
+    kept = 0
+    for numbers, values in carried:
+        text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+        valid = pc.fill_null(pc.match_substring_regex(text, ROW_NUMBER), False)
+        digits = pc.replace_substring_regex(pc.if_else(valid, text, None), r"\.0*$", "")
+        originals = pc.cast(digits, pa.int64()).to_pylist()
+        rows = [
+            {"batch_id": batch_id, "source_row": int(n), "original_row": o}
+            for n, o in zip(numbers.tolist(), originals, strict=True)
+            if o is not None and o > 0
+        ]
+        for i in range(0, len(rows), KEEP_CHUNK):
+            session.execute(insert(ResubmittedRow), rows[i : i + KEEP_CHUNK])
+        kept += len(rows)
+    return kept
+
+
+def _resubmitted(session: Session, batch: Batch, rows: set[int]) -> dict[int, int]:
+    """R13: refused source row of `batch` → the resubmission that corrected it: a committed resubmission
+    whose line naming that row (`ResubmittedRow`) it accepted — the line is not among its refused rows (a
+    line superseded by a later line of the same key was not refused) — whatever the line's key. A line
+    refused again leaves the row to fix, unless a resubmission of that resubmission accepted a line
+    naming it in turn (followed to the end of the chain). The earliest such batch, if several."""
+    found: dict[int, int] = {}
+    frontier: dict[int, dict[int, int]] = {batch.id: {r: r for r in rows}} if rows else {}
+    while frontier:  # batch → {its refused row: the row of `batch` it brings again}
+        later: dict[int, dict[int, int]] = {}
+        subs = select(Batch.id, Batch.resubmission_of).where(
+            Batch.resubmission_of.in_(list(frontier)), Batch.status == "committed"
+        )
+        for sub, parent in session.execute(subs.order_by(Batch.id)).all():
+            wanted = frontier[int(parent or 0)]  # never None: selected by it
+            lines: list[tuple[int, int]] = []
+            for part in _chunks(sorted(wanted)):
+                stmt = select(ResubmittedRow.source_row, ResubmittedRow.original_row).where(
+                    ResubmittedRow.batch_id == sub, ResubmittedRow.original_row.in_(part)
+                )
+                lines += [(int(line), int(row)) for line, row in session.execute(stmt)]
+            refused: set[int] = set()
+            for part in _chunks(sorted({line for line, _ in lines})):
+                again = select(QuarantineRow.source_row).where(
+                    QuarantineRow.batch_id == sub,
+                    QuarantineRow.rule != DUPLICATE,
+                    QuarantineRow.source_row.in_(part),
+                )
+                refused.update(int(r) for r in session.scalars(again.distinct()))
+            for line, row in lines:
+                mine = wanted[row]
+                if line in refused:
+                    later.setdefault(sub, {})[line] = mine
+                else:
+                    found[mine] = min(found.get(mine, sub), sub)
+        frontier = later
+    return found
 
 
 def _corrections(session: Session, res: StoreResource, batch: Batch, keys: set[str]) -> dict[str, int]:
@@ -384,7 +456,9 @@ def _refused_cells(batch_id: int) -> Any:
 def _group(
     session: Session, res: StoreResource, batch: Batch, cells: list[QuarantineRow]
 ) -> list[RefusedRow]:
-    """R13: the cells of a batch's refused rows, one `RefusedRow` per source row, with its correction."""
+    """R13: the cells of a batch's refused rows, one `RefusedRow` per source row, with its correction —
+    by a resubmission's line naming the row (`_resubmitted`), else by its key (`_corrections`: a later
+    batch of any route brought it in)."""
     rows: dict[int, RefusedRow] = {}
     for q in cells:
         row = rows.get(q.source_row)
@@ -396,8 +470,10 @@ def _group(
     for row, key in zip(out, keys, strict=True):
         row.key = key
     corrected = _corrections(session, res, batch, {k for k in keys if k})
+    resubmitted = _resubmitted(session, batch, set(rows))
     for row in out:
-        row.corrected_by = corrected.get(row.key) if row.key else None
+        by_key = corrected.get(row.key) if row.key else None
+        row.corrected_by = resubmitted.get(row.source_row, by_key)
     return out
 
 

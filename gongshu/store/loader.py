@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gongshu.kernel.db import UTCDateTime
 from gongshu.store.models import RecordHistory
-from gongshu.store.tables import LINEAGE, ROW_HASH
+from gongshu.store.tables import LINEAGE, ROW_HASH, key_index_name
 
 LOAD_OP = "load"  # the one history event of a first load (see `Loader.direct`)
 DUPLICATE_ZH = "同一批次中主键重复，保留最后一次出现的记录"
@@ -68,6 +68,7 @@ class Loader:
         q = conn.dialect.identifier_preparer.quote
         self.q = q
         self.table = q(table_name)
+        self.table_name = table_name
         self.items = items
         self.key = key
         self.columns = [*items, *LINEAGE]
@@ -96,7 +97,16 @@ class Loader:
             )
             self.conn.exec_driver_sql(f"ALTER TABLE {self.table} DROP CONSTRAINT {self.q(self._pk)}")
         elif self.direct:
-            pass
+            # SQLite: a table keyed by a named unique index (`store.tables.create`) has it dropped for the
+            # load and built once after the rows (`_restore_key`), as on PostgreSQL; a table with an
+            # inline primary key (made before) keeps it, and each chunk displaces its earlier keys.
+            name = key_index_name(self.table_name)
+            found = self.conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+            ).first()
+            if found is not None:
+                self._pk = name
+                self.conn.exec_driver_sql(f"DROP INDEX {self.q(name)}")
         elif self.pg:
             self.conn.exec_driver_sql(f"CREATE TEMP TABLE {self.stg} (LIKE {self.table})")
         else:
@@ -149,7 +159,7 @@ class Loader:
         n = len(hashes)
         if not n:
             return
-        if not self.direct or self.pg:  # PostgreSQL's direct load has no key index until the end
+        if not self.direct or self._pk:  # a direct load without its key index until the end
             self._write_columns(columns, source_rows, hashes, batch_id=batch_id, source=source, stamp=stamp)
         else:
             columns, source_rows, hashes = self._last_of_each_key(columns, source_rows, hashes)
@@ -369,7 +379,7 @@ class Loader:
     # ---- set-based steps before the apply ------------------------------------------------------------
     def deduplicate(self) -> int:
         """R13: keep the last occurrence of each key; earlier ones go to quarantine as "duplicate_key"."""
-        if self.direct and self.pg:
+        if self.direct and self._pk:
             return self._restore_key()
         if self.direct:
             return self.displaced  # done chunk by chunk as the rows went in
@@ -402,13 +412,16 @@ class Loader:
         return int(n)
 
     def _restore_key(self) -> int:
-        """PostgreSQL direct load: the key's index again, built in one sort. A duplicate key refuses it:
-        then the earlier occurrences go to quarantine first (R13), and the index is built after."""
+        """Direct load: the key's index again, built in one sort. A duplicate key refuses it: then the
+        earlier occurrences go to quarantine first (R13), and the index is built after."""
         self.end_stream()
         self._drop_constants()
         k = self.q(self.key)
-        add = f"ALTER TABLE {self.table} ADD CONSTRAINT {self.q(self._pk)} PRIMARY KEY ({k})"
-        self.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        if self.pg:
+            add = f"ALTER TABLE {self.table} ADD CONSTRAINT {self.q(self._pk)} PRIMARY KEY ({k})"
+            self.conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        else:
+            add = f"CREATE UNIQUE INDEX {self.q(self._pk)} ON {self.table} ({k})"
         try:
             with self.conn.begin_nested():
                 self.conn.exec_driver_sql(add)

@@ -1,5 +1,6 @@
 """R7 R9 R13: the data store's own tables — one row per provisioned resource, the batches that load data
-into it, the rows a batch refused (quarantine) and the history of every changed record.
+into it, the rows a batch refused (quarantine), the refused rows each line of a resubmission brings again,
+and the history of every changed record.
 
 The per-resource data tables themselves are not here: the store creates and migrates them from the
 published items (`tables.py`), because they are data, not the platform's schema."""
@@ -86,6 +87,23 @@ class QuarantineRow(Base):
     message_zh: Mapped[str] = mapped_column(Text, default="")
     message_en: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class ResubmittedRow(Base):
+    """R13: which refused row of the original batch each line of a resubmission brings again — the
+    `_source_row` the refused-rows download wrote on it, kept when the helper column is dropped. A line
+    the resubmission accepted corrects that row, whatever its key has become; a line it refused again
+    leaves the row to fix (computed from the resubmission's quarantine, never stored)."""
+
+    __tablename__ = "store_resubmitted_row"
+    __table_args__ = (Index("ix_store_resubmitted_row_batch_original", "batch_id", "original_row"),)
+
+    # the resubmission (its `resubmission_of` names the original batch) and the line's source row in it
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("store_batch.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    source_row: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    original_row: Mapped[int] = mapped_column()  # the original batch's source row (`_source_row`)
 
 
 class RecordHistory(Base):

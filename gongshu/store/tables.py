@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -109,8 +110,25 @@ def data_table(
     return Table(table_name, md, *cols)
 
 
+def key_index_name(table_name: str) -> str:
+    """SQLite: the name of the unique index that keys a resource's table (`create`)."""
+    return f"{table_name}_key"
+
+
 def create(conn: Connection, table: Table) -> None:
-    table.create(conn, checkfirst=True)
+    """R7 R10: create a resource's table. On SQLite the key is a named unique index rather than an inline
+    PRIMARY KEY (which SQLite backs with an index that cannot be dropped): the key is as unique and as
+    fast to search, upserts use it alike, and a first load can drop it and build it once, sorted, after
+    the rows are in (`store.loader.Loader`) — cheaper than inserting every random key into it."""
+    if conn.dialect.name != "sqlite" or not table.primary_key.columns:
+        table.create(conn, checkfirst=True)
+        return
+    key = next(iter(table.primary_key.columns)).name
+    md = MetaData()
+    cols = [Column(c.name, c.type, nullable=c.nullable and c.name != key) for c in table.columns]
+    plain = Table(table.name, md, *cols)
+    Index(key_index_name(table.name), plain.c[key], unique=True)
+    plain.create(conn, checkfirst=True)
 
 
 def _ddl_type(conn: Connection, item: dict[str, Any]) -> str:

@@ -370,6 +370,7 @@ def _action_labels(lang: str) -> dict[str, str]:
         "store.batch_failed": gettext(lang, "Batch failed"),
         "store.batch_start": gettext(lang, "Batch started"),
         "store.deidentify": gettext(lang, "Data de-identified"),
+        "store.file_checked": gettext(lang, "File checked (nothing stored)"),
         "store.migrate": gettext(lang, "Data table migrated"),
         "store.provision": gettext(lang, "Data table provisioned"),
         "store.purge": gettext(lang, "Data purged"),
