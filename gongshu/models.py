@@ -15,6 +15,7 @@ from gongshu.kernel.policy import models as policy_models
 from gongshu.kernel.workflow import models as workflow_models
 from gongshu.quality import recheck as quality_recheck_models
 from gongshu.quality import rules as quality_models
+from gongshu.quality import rulings as quality_rulings_models
 from gongshu.sharing import delivery_models as sharing_delivery_models
 from gongshu.sharing import emergency_models as sharing_emergency_models
 from gongshu.store import models as store_models
@@ -34,6 +35,7 @@ __all__ = [
     "policy_models",
     "quality_models",
     "quality_recheck_models",
+    "quality_rulings_models",
     "sharing_delivery_models",
     "sharing_emergency_models",
     "store_models",

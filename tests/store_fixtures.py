@@ -79,6 +79,29 @@ def external_sqlite_dirs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.Mon
 EVIDENCE_PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
 
 
+def dispute_city(session: Session, tmp_path: Path, db_clean: str) -> dict[str, Any]:
+    """R14 R17: the store city with three records loaded, the citizen keyed by the first ID number, and
+    the dispute chain's people — the authority's coordinator and the municipal government's decision
+    maker (for objections the provider refuses and the objector disputes)."""
+    from catalog_fixtures import org
+
+    from gongshu.aggregation.ingest import ingest_file
+    from gongshu.kernel.identity.models import Organisation
+
+    out = store_city(session)
+    person = session.get(Organisation, out["citizen"].org_id)
+    assert person is not None
+    person.id_number = IDS[0]
+    gov = org(session, "gov", "municipal_government", "市人民政府", "Municipal Government")
+    out["coordinator"] = user(session, "coordinator", out["authority"], "coordinator")
+    out["mayor"] = user(session, "mayor", gov, "decision_maker")
+    session.commit()
+    out["code"] = publish(session, out).resource_code
+    text = HEADER + "\n" + "\n".join(f"{i},张{n},2024-01-0{n + 1},1,10.5,true" for n, i in enumerate(IDS[:3]))
+    ingest_file(out["civil_clerk"], out["code"], write(tmp_path, "m.csv", text + "\n"), url=db_clean)
+    return out
+
+
 def objection_city(session: Session, tmp_path: Path, db_clean: str) -> tuple[dict[str, Any], int]:
     """R14: the store city with two records loaded and the citizen (keyed by the first ID number) objecting
     to the first record's name — the case waits for the provider."""

@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_fixtures import org, user
 from page_fixtures import page_client
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from store_fixtures import HEADER, IDS, publish, store_city, write
+from store_fixtures import IDS, dispute_city
 
-from gongshu.aggregation.ingest import ingest_file
 from gongshu.kernel.audit.models import AuditEntry
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.workflow import engine
 from gongshu.kernel.workflow.models import Case, Notification
 from gongshu.quality import objections
@@ -31,18 +28,7 @@ PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"
 
 @pytest.fixture()
 def c(session: Session, tmp_path: Path, db_clean: str) -> dict[str, Any]:
-    out = store_city(session)
-    person = session.get(Organisation, out["citizen"].org_id)
-    assert person is not None
-    person.id_number = IDS[0]
-    gov = org(session, "gov", "municipal_government", "市人民政府", "Municipal Government")
-    out["coordinator"] = user(session, "coordinator", out["authority"], "coordinator")
-    out["mayor"] = user(session, "mayor", gov, "decision_maker")
-    session.commit()
-    out["code"] = publish(session, out).resource_code
-    text = HEADER + "\n" + "\n".join(f"{i},张{n},2024-01-0{n + 1},1,10.5,true" for n, i in enumerate(IDS[:3]))
-    ingest_file(out["civil_clerk"], out["code"], write(tmp_path, "m.csv", text + "\n"), url=db_clean)
-    return out
+    return dispute_city(session, tmp_path, db_clean)
 
 
 def _disputed(c: dict[str, Any]) -> tuple[int, str]:

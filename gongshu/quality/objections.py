@@ -6,7 +6,9 @@ before/after, who, and the case number as the correction reference) or refuses w
 (sealed by the engine). The objector follows the case; the SLA sweep flags overdue cases to the authority.
 R15 R17 pattern: a refusal may be disputed; the authority's coordinator (or the municipal government) rules
 on the generic case page. A ruling that upholds the objection closes the case and binds the provider: its
-data officer executes it on the handling page, correcting the record to the ruled value (`execute_ruling`).
+data officer executes it on the handling page, correcting the record to the ruled value (`execute_ruling`),
+within the objection's reply period from the day of the ruling; the SLA sweep flags a ruling not executed
+by then to the authority as it flags an overdue objection (`quality.rulings`).
 R26: a person also sees which organisations read their data, when and for which scenario (`my_reads`)."""
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from gongshu.kernel.workflow.visibility import get_case
 from gongshu.quality import transforms
 from gongshu.quality.checks import check_column, message
 from gongshu.quality.rules import specs_of
+from gongshu.quality.rulings import RulingClock, clock_of, mark_executed, ruling_pending, start_clock
 from gongshu.store import service as store
 from gongshu.store.models import QuarantineRow
 
@@ -505,7 +508,8 @@ def _decided_here(session: Session, case: Case, step: Step) -> None:
 @dataclass(frozen=True)
 class Ruling:
     """R14 R15 R17: the ruling on a disputed objection that upheld it: who ruled (the chain's step, named
-    from the policy), when, why, the value the record is to hold, and whether the provider executed it."""
+    from the policy), when, why, the value the record is to hold, whether the provider executed it, and
+    by when it must (`clock`: the due day and, while pending, on time, due soon or overdue)."""
 
     step_zh: str
     step_en: str
@@ -513,6 +517,7 @@ class Ruling:
     reasons: str
     ruled_at: str
     pending: bool
+    clock: RulingClock | None = None
 
     def body(self, lang: str) -> str:
         return self.step_zh if lang.startswith("zh") else self.step_en
@@ -535,13 +540,8 @@ def ruling_of(session: Session, case: Case) -> Ruling | None:
         reasons=(step.reasons or "") if step is not None else "",
         ruled_at=str(p.get("ruled_at") or ""),
         pending=ruling_pending(case),
+        clock=clock_of(session, case),
     )
-
-
-def ruling_pending(case: Case) -> bool:
-    """R14: the objection was upheld by a ruling and the provider has not yet corrected the record."""
-    p = case.payload
-    return case.status == "approved" and p.get("ruling") == "upheld" and "corrected_value" not in p
 
 
 def stage(session: Session, case: Case) -> str:
@@ -564,8 +564,10 @@ def stage(session: Session, case: Case) -> str:
 def _ruled(session: Session, case: Case) -> None:
     """R14 R15 R17: an objection approved on the dispute chain was upheld by the authority's coordination or
     the municipal government's decision. The ruling binds the provider: the case records it (the value the
-    record is to hold: the claimed value) and the provider's data officers are told to execute it on the
-    handling page. The case itself stays closed; only the record changes, there (`execute_ruling`)."""
+    record is to hold: the claimed value), its clock starts (due within the objection's reply period from
+    the ruling's day, `rulings.start_clock`) and the provider's data officers are told to execute it on the
+    handling page by that day. The case itself stays closed; only the record changes, there
+    (`execute_ruling`)."""
     if case.status != "approved" or case.payload.get("ruling"):
         return
     done = [s for s in case.steps if s.state == "done"]
@@ -573,26 +575,30 @@ def _ruled(session: Session, case: Case) -> None:
     if not done or not is_escalation_step(pol, done[-1]):
         return
     step, p = done[-1], case.payload
+    ruled_at = step.decided_at or now()
     case.payload = {
         **p,
         "ruling": "upheld",
         "ruled_value": p["claimed_value"],
         "ruling_step": step.name,
-        "ruled_at": (step.decided_at or now()).isoformat(),
+        "ruled_at": ruled_at.isoformat(),
     }
     session.flush()
+    clock = start_clock(session, case, ruled_at)
     zh, en = step_label(pol, case, step)
     item = _field_item(session, p)
     provider = int(case.parties["provider"])
+    tentative = ("，暂按周一至周五计算", ", provisional") if clock.provisional else ("", "")
     notify(
         session,
         users_with_role(session, provider, "data_officer"),
         case,
         "ruling_upheld",
         f"数据异议 {case.number}《{case.title}》经{zh}裁定更正：{item_label(item, 'zh')} 应为“{p['claimed_value']}”，"
-        "请在异议处理页面执行更正",
+        f"请于 {clock.due_on.isoformat()} 前（{clock.working_days} 个工作日{tentative[0]}）在异议处理页面执行更正",
         f"Objection {case.number} “{case.title_in('en')}” was upheld by {en}: {item_label(item, 'en')} is to be "
-        f"“{p['claimed_value']}”; correct the record on the objection's handling page",
+        f"“{p['claimed_value']}”; correct the record on the objection's handling page by "
+        f"{clock.due_on.isoformat()} ({clock.working_days} working days{tentative[1]})",
         link=handling_url(case),
     )
 
@@ -750,7 +756,8 @@ def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
 
 def my_objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
     """R14: the objections the account filed, newest first, with the item they were about and where each
-    stands (`stage`: a ruling that upheld it may still await the provider's correction)."""
+    stands (`stage`: a ruling that upheld it may still await the provider's correction, due by the day of
+    its `clock`)."""
     if actor.org_id is None:
         return []
     cases = session.scalars(
@@ -768,6 +775,7 @@ def my_objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
                 "item": _field_item(session, p),
                 "entry": find_entry(session, p["resource_code"]),
                 "stage": stage(session, case),
+                "clock": clock_of(session, case) if ruling_pending(case) else None,
             }
         )
     return out
@@ -908,8 +916,8 @@ def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note
     """R14 R15 R17: the provider's data officer executes a ruling that upheld the objection: the record is
     corrected through the store to the ruled value — no other — with the same history as any correction
     (before/after, who, the case number), and audited. The case, closed by the ruling, is not decided
-    again; its payload records the correction. Executed once; nobody but the provider's data officer may.
-    The note is at most REASON_MAX characters."""
+    again; its payload records the correction and the ruling's clock stops (`rulings.mark_executed`).
+    Executed once; nobody but the provider's data officer may. The note is at most REASON_MAX characters."""
     with read_scope() as s:
         case = _objection_case(s, actor, case_id)
         _require_handler(actor, case, "执行裁定更正", "execute the ruling's correction")
@@ -938,13 +946,15 @@ def execute_ruling(actor: Actor, case_id: int, *, value: str | None = None, note
         case = get_case(s, actor, case_id, for_update=True)
         if not ruling_pending(case):  # executed meanwhile by another officer: the record holds it already
             raise _executed(number)
+        at = now()
         case.payload = {
             **case.payload,
             "corrected_value": ruled,
             "correction_note": text,
-            "corrected_at": now().isoformat(),
+            "corrected_at": at.isoformat(),
         }
         s.flush()
+        mark_executed(s, case, at)
         record(
             s,
             actor,

@@ -14,7 +14,7 @@ from gongshu.kernel.errors import GongshuError
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import objections
 from gongshu.web.deps import csrf_protect, require_actor
-from gongshu.web.pages.cases import STATUS_LABELS, case_panel, china_time
+from gongshu.web.pages.cases import SLA_LABELS, STATUS_LABELS, case_panel, china_time
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -24,9 +24,10 @@ Protected = [Depends(csrf_protect)]
 
 @router.get("/my/data", response_class=HTMLResponse)
 def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R14: the records about the logged-in person or company, resource by resource, and their objections;
-    after filing one (`filed`: its case), the notice that it was received: its case number, the provider's
-    reply deadline and the link to the case (an unknown or someone else's case shows no notice)."""
+    """R14: the records about the logged-in person or company, resource by resource, and their objections
+    (a ruling awaiting the provider's correction with its due day and service level); after filing one
+    (`filed`: its case), the notice that it was received: its case number, the provider's reply deadline
+    and the link to the case (an unknown or someone else's case shows no notice)."""
     filed = request.query_params.get("filed", "")
     with session_scope() as s:
         notice = (
@@ -41,6 +42,7 @@ def my_data_page(request: Request, actor: LoggedIn) -> HTMLResponse:
             shown=objections.shown,
             item_label=objections.item_label,
             statuses=STATUS_LABELS,
+            sla_labels=SLA_LABELS,
             china_time=china_time,
         )
 
@@ -146,13 +148,15 @@ def _handling(
             china_time=china_time,
             value_max=objections.VALUE_MAX,
             reason_max=objections.REASON_MAX,
+            sla_labels=SLA_LABELS,
             **view,
         )
 
 
 @router.get("/data/objections/{case_id}", response_class=HTMLResponse)
 def handling_page(request: Request, actor: LoggedIn, case_id: int) -> HTMLResponse:
-    """R14: the provider's page for one objection: the record, its history, correct or refuse."""
+    """R14: the provider's page for one objection: the record, its history, correct or refuse; after a
+    ruling that upheld it, the correction as ruled with its due day and service level."""
     return _handling(request, actor, case_id)
 
 

@@ -4,12 +4,15 @@ R17 (sharing review), R14 (objection reply), R23 (open application pre-review an
 transfer): each period ends at the end of its due day in China. A step is due soon when at most one
 working day is left (the due day is today or the next working day); after the due day it is overdue.
 The sweep tells the followers and assignees once per state, and flags overdue cases to the authority's
-reviewers (R28: the authority supervises).
+reviewers (R28: the authority supervises). A period a domain keeps outside the open steps of a case (R14: the
+provider's correction after a ruling closed the objection) is swept by that domain in the same sweep
+(`sweeps_periods`) and flagged the same way (`flag_overdue`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,33 +36,58 @@ DUE_SOON_WORKING_DAYS = 1
 SWEEP_EVERY_SECONDS = 300
 
 
-def days_left(session: Session, step: Step, at: dt.datetime | None = None) -> int | None:
-    """Working days after today up to and including the due day (0: due today; negative: overdue)."""
-    if step.due_on is None:
+def working_days_left(session: Session, due_on: dt.date | None, at: dt.datetime | None = None) -> int | None:
+    """Working days after today up to and including `due_on` (0: due today; negative: overdue)."""
+    if due_on is None:
         return None
-    return working_days_between(session, today_china(at or now()), step.due_on)
+    return working_days_between(session, today_china(at or now()), due_on)
 
 
-def sla_state(session: Session, step: Step, at: dt.datetime | None = None) -> SlaState:
-    """R17, R14, R23: where an open step stands against its statutory period."""
-    if step.due_on is None:
+def due_state(session: Session, due_on: dt.date | None, at: dt.datetime | None = None) -> SlaState:
+    """R17, R14, R23: where a period ending at the end of `due_on` (China) stands."""
+    if due_on is None:
         return "on_time"
     at = at or now()
-    if at > end_of_day_china(step.due_on):
+    if at > end_of_day_china(due_on):
         return "overdue"
-    left = days_left(session, step, at)
+    left = working_days_left(session, due_on, at)
     if left is not None and left <= DUE_SOON_WORKING_DAYS:
         return "due_soon"
     return "on_time"
 
 
+def days_left(session: Session, step: Step, at: dt.datetime | None = None) -> int | None:
+    """Working days after today up to and including the due day (0: due today; negative: overdue)."""
+    return working_days_left(session, step.due_on, at)
+
+
+def sla_state(session: Session, step: Step, at: dt.datetime | None = None) -> SlaState:
+    """R17, R14, R23: where an open step stands against its statutory period."""
+    return due_state(session, step.due_on, at)
+
+
 @dataclass(frozen=True)
 class SweepResult:
-    """Steps newly flagged by one sweep (ids) and how many notifications were sent."""
+    """Steps newly flagged by one sweep (ids), the cases whose domain-kept period became overdue (ids,
+    `sweeps_periods`) and how many notifications were sent."""
 
     due_soon: tuple[int, ...] = ()
     overdue: tuple[int, ...] = ()
     notifications: int = 0
+    overdue_cases: tuple[int, ...] = ()
+
+
+# R14 R28: periods kept by a domain outside the open steps of a case, swept with the steps:
+# `fn(session, at)` flags its own overdue periods (through `flag_overdue`) and says what it flagged.
+PeriodSweep = Callable[[Session, dt.datetime], SweepResult]
+_period_sweeps: list[PeriodSweep] = []
+
+
+def sweeps_periods(fn: PeriodSweep) -> PeriodSweep:
+    """Register a domain's sweep of its own periods (R14: a ruling's correction); run by every `sweep`."""
+    if fn not in _period_sweeps:
+        _period_sweeps.append(fn)
+    return fn
 
 
 def _authority_reviewers(session: Session) -> list[int]:
@@ -69,8 +97,67 @@ def _authority_reviewers(session: Session) -> list[int]:
         return []
 
 
+def _flag(
+    session: Session,
+    case: Case,
+    state: SlaState,
+    recipients: Iterable[int | None],
+    label: tuple[str, str],
+    due_on: dt.date | None,
+    *,
+    step_name: str,
+    step_seq: int | None = None,
+) -> int:
+    """Tell the recipients that a period of the case is due soon or overdue, and write it to the case's
+    history and the audit log. Returns the notifications sent."""
+    label_zh, label_en = label
+    if state == "overdue":
+        zh = f"案件 {case.number}《{case.title}》{label_zh}已超期（期限 {due_on}）"
+        en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is overdue (due {due_on})"
+    else:
+        zh = f"案件 {case.number}《{case.title}》{label_zh}即将到期（期限 {due_on}）"
+        en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is due soon (due {due_on})"
+    sent = len(notify(session, recipients, case, state, zh, en))
+    event(
+        session,
+        case,
+        None,
+        state,
+        step_seq=step_seq,
+        message=zh,
+        data={"due": due_on.isoformat() if due_on else None, "step": step_name},
+    )
+    record(
+        session,
+        SYSTEM,
+        f"workflow.{state}",
+        object_type="case",
+        object_id=case.id,
+        detail={"number": case.number, "step": step_name, "due": due_on},
+    )
+    return sent
+
+
+def flag_overdue(
+    session: Session,
+    case: Case,
+    recipients: Iterable[int | None],
+    label: tuple[str, str],
+    due_on: dt.date,
+    *,
+    name: str,
+) -> int:
+    """R28: flag a domain-kept period of the case as overdue exactly as an overdue step is flagged: a
+    notification to the recipients and to the authority's reviewers, an "overdue" entry in the case's
+    history and a `workflow.overdue` audit entry naming the period (`name`). Returns the notifications
+    sent; the domain remembers that it flagged the period."""
+    everyone = {*recipients, *_authority_reviewers(session)}
+    return _flag(session, case, "overdue", everyone, label, due_on, step_name=name)
+
+
 def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
-    """Flag open steps that became due soon or overdue, once each (R17, R14, R23, R28)."""
+    """Flag open steps that became due soon or overdue, once each (R17, R14, R23, R28); then the periods
+    the domains keep outside the steps (`sweeps_periods`)."""
     at = at or now()
     query = (
         select(Step)
@@ -92,7 +179,6 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
         if state == "on_time" or (state == "due_soon" and step.due_soon_notified_at is not None):
             continue
         case = step.case
-        label_zh, label_en = step_label(policy_of(session, case), case, step)
         recipients = set(followers(session, case.id)) | set(
             users_with_role(session, step.assignee_org_id, step.assignee_role)
         )
@@ -102,34 +188,24 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
             recipients |= set(reviewers)
             step.overdue_notified_at = at
             step.due_soon_notified_at = step.due_soon_notified_at or at
-            zh = f"案件 {case.number}《{case.title}》{label_zh}已超期（期限 {step.due_on}）"
-            en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is overdue (due {step.due_on})"
             overdue.append(step.id)
         else:
             step.due_soon_notified_at = at
-            zh = f"案件 {case.number}《{case.title}》{label_zh}即将到期（期限 {step.due_on}）"
-            en = f"Case {case.number} “{case.title_in('en')}”: {label_en} is due soon (due {step.due_on})"
             due_soon.append(step.id)
-        sent += len(notify(session, recipients, case, state, zh, en))
-        event(
-            session,
-            case,
-            None,
-            state,
-            step_seq=step.seq,
-            message=zh,
-            data={"due": step.due_on.isoformat() if step.due_on else None, "step": step.name},
-        )
-        record(
-            session,
-            SYSTEM,
-            f"workflow.{state}",
-            object_type="case",
-            object_id=case.id,
-            detail={"number": case.number, "step": step.name, "due": step.due_on},
+        label = step_label(policy_of(session, case), case, step)
+        sent += _flag(
+            session, case, state, recipients, label, step.due_on, step_name=step.name, step_seq=step.seq
         )
     session.flush()
-    return SweepResult(due_soon=tuple(due_soon), overdue=tuple(overdue), notifications=sent)
+    cases: list[int] = []
+    for period_sweep in _period_sweeps:
+        found = period_sweep(session, at)
+        cases += found.overdue_cases
+        sent += found.notifications
+    session.flush()
+    return SweepResult(
+        due_soon=tuple(due_soon), overdue=tuple(overdue), notifications=sent, overdue_cases=tuple(cases)
+    )
 
 
 @job("workflow.sla_sweep", every_seconds=SWEEP_EVERY_SECONDS)
