@@ -116,8 +116,7 @@ def _open_batch(
         res = store.get_resource(s, code)
         if resubmission_of is not None:
             _check_resubmission(s, actor, code, resubmission_of, mode)
-        require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, code))
-        mapping = store.match_columns(res.items, src.columns)
+        mapping = admit(s, actor, res, src.columns)
         if delete_keys and mode != "incremental":
             raise ValidationFailed(
                 "ingest.delete_needs_incremental",
@@ -164,6 +163,14 @@ def _open_batch(
         s.flush()
         s.expunge_all()
         return batch, True, res, mapping, rules
+
+
+def admit(s: Session, actor: Actor, res: StoreResource, columns: list[str]) -> dict[str, str]:
+    """R7 R9: may the actor load data into the resource (the access decision point, R26: the provider's
+    loaders only), and are the file's columns exactly its published items (the schema lock)? Returns the
+    header → item mapping. A load and a check before the load (`aggregation.precheck`) both ask here."""
+    require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, res.resource_code))
+    return store.match_columns(res.items, columns)
 
 
 def _check_resubmission(s: Session, actor: Actor, code: str, original: int, mode: str) -> None:

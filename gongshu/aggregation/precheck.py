@@ -20,10 +20,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from gongshu.aggregation.checker import checked
-from gongshu.aggregation.ingest import no_rows
+from gongshu.aggregation.ingest import admit, no_rows
 from gongshu.aggregation.readers import BATCH_ROWS, open_source
-from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
@@ -55,8 +53,7 @@ def check_file(
     src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
     with read_scope(url) as s:
         res = store.get_resource(s, resource_code)
-        require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, resource_code))
-        mapping = store.match_columns(res.items, src.columns)
+        mapping = admit(s, actor, res, src.columns)
         rules = specs_of(s, resource_code)
         items, key_item = list(res.items), str(res.key_item)
     started = now()
