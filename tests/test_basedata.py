@@ -79,6 +79,16 @@ def test_r11_person_lookup_is_for_the_authority_and_audited(c: dict[str, Any]) -
         basedata.look_up(s, c["reviewer"], "legal_person", "not-a-uscc")
 
 
+def test_r11_lookup_reads_full_width_digits_as_a_load_does(c: dict[str, Any]) -> None:
+    """R11 R13: an ID number typed with full-width digits (copied from a document) and an ideographic
+    space finds the record the load stored, as the load's transforms would have read it."""
+    wide = "\u3000" + IDS[0].translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"}) + " "
+    assert wide.strip() != IDS[0]
+    with session_scope() as s:
+        found = basedata.look_up(s, c["reviewer"], "person", wide)
+    assert [f["entry"].resource_code for f in found] == [c["code"]]
+
+
 def _browser(username: str) -> TestClient:
     with session_scope() as s:
         user = s.scalars(select(User).where(User.username == username)).one()

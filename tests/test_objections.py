@@ -201,6 +201,22 @@ def test_r14_refusal_without_reasons_keeps_the_handling_form(c: dict[str, Any]) 
     assert 'value="章零零"' in sent.text and "/data/objections/" in sent.text
 
 
+def test_r14_unknown_handling_action_refuses_nothing(c: dict[str, Any]) -> None:
+    """R14: an unknown action on the handling form is refused (422) — it is never taken as a refusal of
+    the objection, which would be sealed and sent to the objector; the case stays open."""
+    case_id = _file(c)
+    officer, csrf = _browser("civil_clerk")
+    sent = officer.post(
+        f"/data/objections/{case_id}",
+        data={"csrf_token": csrf, "action": "bogus", "value": "", "reasons": "x"},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 422 and "未知的处理操作" in sent.text
+    with read_scope() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.status == "in_review"
+
+
 def test_r14_my_data_shows_decimals_as_written_and_the_current_value_in_english(c: dict[str, Any]) -> None:
     """R14 R28: a decimal is shown as 10.5, not with the column's padding zeros; the objection form's
     options read "补助金额（现为：10.5）" in Chinese and "补助金额 (now: 10.5)" in English (the item has

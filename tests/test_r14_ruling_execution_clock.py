@@ -1,8 +1,9 @@
 """R14 with R15 R17: a ruling that upheld a disputed objection binds the provider to correct the record
 within the objection's own reply period (the policy's `objection_reply`, counted in working days from the
 day of the ruling). The provider is told the due day when the ruling is made; the objector's, the
-provider's and the authority's pages show it; the SLA sweep flags a ruling not executed by then to the
-authority once, as it flags an overdue objection."""
+provider's and the authority's pages show it; the SLA sweep tells them once when it falls due soon and
+flags a ruling not executed by then to the authority once, as it flags an overdue objection (R28); the
+authority lists the rulings awaiting execution, overdue first (a provider's data officers, their own)."""
 
 from __future__ import annotations
 
@@ -169,8 +170,9 @@ def test_r14_unexecuted_ruling_past_due_is_flagged_to_the_authority(c: dict[str,
     late = _upheld(c)
     kept = _upheld(c, "children", "2")  # a second ruling, executed in time: never flagged
     objections.execute_ruling(c["civil_clerk"], kept)
-    with session_scope() as s:  # the last day of the period: nothing is overdue yet
-        assert sla.sweep(s, at=_china(DUE, 23)) == sla.SweepResult()
+    with session_scope() as s:  # the last day of the period: nothing is overdue yet (only due soon)
+        last_day = sla.sweep(s, at=_china(DUE, 23))
+        assert (last_day.overdue_cases, last_day.due_soon_cases) == ((), (late,))
 
     with session_scope() as s:
         flagged = sla.sweep(s, at=_china(DUE + dt.timedelta(days=1), 9))
@@ -274,3 +276,200 @@ def test_r14_migration_gives_earlier_rulings_their_clock(c: dict[str, Any], db_c
         "on_time",
     )
     assert _clock(executed).executed_at is not None and _clock(executed).state is None
+
+
+# ---- due soon (R14 R28) ------------------------------------------------------------------------------------
+
+# The working day before the due day: 2025-10-01 to 10-08 are the National Day holidays, so on 09-30 one
+# working day (10-09) is left and the ruling is due soon; on 09-29 two are left and it is on time.
+ON_TIME = dt.date(2025, 9, 29)
+DUE_SOON = dt.date(2025, 9, 30)
+
+
+def test_r14_ruling_due_soon_is_notified_once_and_never_after_execution(c: dict[str, Any]) -> None:
+    freeze(RULED)
+    pending = _upheld(c)
+    kept = _upheld(c, "children", "2")  # executed before it fell due: never told
+    objections.execute_ruling(c["civil_clerk"], kept)
+    with session_scope() as s:
+        assert sla.sweep(s, at=_china(ON_TIME, 9)) == sla.SweepResult()
+
+    with session_scope() as s:
+        soon = sla.sweep(s, at=_china(DUE_SOON, 9))
+    assert (soon.due_soon_cases, soon.overdue_cases) == ((pending,), ())
+    assert (soon.due_soon, soon.overdue) == ((), ()) and soon.notifications >= 3
+    with read_scope() as s:
+        number = s.get(Case, pending).number  # type: ignore[union-attr]
+    # the same people as the overdue flag: the authority, the provider, the objector
+    for who in ("reviewer", "civil_clerk", "citizen"):
+        notes = _notes(c[who].user_id, "due_soon", pending)
+        assert len(notes) == 1, who
+        assert f"案件 {number}" in notes[0].message_zh, who
+        assert f"数据提供单位执行裁定更正即将到期（期限 {DUE.isoformat()}）" in notes[0].message_zh, who
+        assert (
+            f"the provider's correction as ruled is due soon (due {DUE.isoformat()})" in notes[0].message_en
+        )
+        assert not _notes(c[who].user_id, "due_soon", kept), who
+        assert not _notes(c[who].user_id, "overdue", pending), who
+    with read_scope() as s:
+        events = s.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == pending, CaseEvent.event == "due_soon")
+        ).all()
+        assert [e.data for e in events] == [{"due": DUE.isoformat(), "step": "ruling_execution"}]
+        audit = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "workflow.due_soon", AuditEntry.object_id == str(pending)
+            )
+        ).one()
+        assert audit.detail["step"] == "ruling_execution" and audit.detail["number"] == number
+        row = s.get(rulings.RulingExecution, pending)
+        assert row is not None and row.due_soon_notified_at == _china(DUE_SOON, 9)
+        assert row.overdue_notified_at is None
+
+    with session_scope() as s:  # not again on the next sweeps, the due day included
+        assert sla.sweep(s, at=_china(DUE_SOON, 15)) == sla.SweepResult()
+        assert sla.sweep(s, at=_china(DUE, 9)) == sla.SweepResult()
+    assert len(_notes(c["reviewer"].user_id, "due_soon", pending)) == 1
+
+    # past the due day it is flagged overdue, once, and not told due soon again
+    with session_scope() as s:
+        late = sla.sweep(s, at=_china(DUE + dt.timedelta(days=1), 9))
+    assert (late.overdue_cases, late.due_soon_cases) == ((pending,), ())
+    assert len(_notes(c["reviewer"].user_id, "overdue", pending)) == 1
+    assert len(_notes(c["reviewer"].user_id, "due_soon", pending)) == 1
+
+
+def test_r14_ruling_executed_once_due_soon_is_not_flagged_again(c: dict[str, Any]) -> None:
+    freeze(RULED)
+    case_id = _upheld(c)
+    with session_scope() as s:
+        assert sla.sweep(s, at=_china(DUE_SOON, 9)).due_soon_cases == (case_id,)
+    freeze(_china(DUE_SOON, 11))
+    objections.execute_ruling(c["civil_clerk"], case_id)
+    with session_scope() as s:
+        assert sla.sweep(s, at=_china(DUE, 9)) == sla.SweepResult()
+        assert sla.sweep(s, at=_china(DUE + dt.timedelta(days=3), 9)) == sla.SweepResult()
+    assert not _notes(c["reviewer"].user_id, "overdue", case_id)
+
+
+def test_r14_migration_counts_an_overdue_ruling_as_told_due_soon(c: dict[str, Any], db_clean: str) -> None:
+    """A ruling flagged overdue before the due-soon notice existed is not told due soon afterwards: the
+    migration marks it told at the overdue flag's time (once); a ruling not yet flagged stays unmarked."""
+    path = next(Path(__file__).resolve().parents[1].glob("gongshu/migrations/versions/232fb63c518b_*.py"))
+    spec = importlib.util.spec_from_file_location("ruling_due_soon_migration", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+
+    freeze(RULED)
+    flagged = _upheld(c)
+    with session_scope() as s:
+        assert sla.sweep(s, at=_china(DUE + dt.timedelta(days=1), 9)).overdue_cases == (flagged,)
+    freeze(_china(DUE + dt.timedelta(days=1), 10))
+    waiting = _upheld(c, "children", "2")
+    with session_scope() as s:
+        for row in s.scalars(select(rulings.RulingExecution)):
+            row.due_soon_notified_at = None
+    with db.get_engine(db_clean).begin() as conn:
+        assert migration.backfill(conn) == 1
+        assert migration.backfill(conn) == 0
+    with read_scope() as s:
+        told = s.get(rulings.RulingExecution, flagged)
+        assert told is not None and told.due_soon_notified_at == told.overdue_notified_at is not None
+        assert s.get(rulings.RulingExecution, waiting).due_soon_notified_at is None  # type: ignore[union-attr]
+
+
+# ---- the authority's list (R14 R28) ----------------------------------------------------------------------
+
+# A ruling of 2025-10-09 is due 2025-10-15: 10-10, the adjusted working Saturday 10-11, 10-13, 10-14, 10-15.
+LATER_RULED = _china(DUE, 10)
+LATER_DUE = dt.date(2025, 10, 15)
+VIEWED = _china(DUE + dt.timedelta(days=1), 9)  # Friday 2025-10-10
+
+
+def _rows(html: str, testid: str) -> list[str]:
+    """The case numbers of a table's rows, in the page's order."""
+    import re
+
+    return re.findall(rf'data-testid="{testid}" data-case="([^"]+)"', html)
+
+
+def _three_rulings(c: dict[str, Any]) -> tuple[int, int, int]:
+    """One overdue (ruled 09-25, due 10-09), one on time (ruled 10-09, due 10-15), one executed in time."""
+    freeze(RULED)
+    overdue = _upheld(c)
+    executed = _upheld(c, "children", "2")
+    objections.execute_ruling(c["civil_clerk"], executed)
+    freeze(LATER_RULED)
+    on_time = _upheld(c, "allowance", "20.5")
+    freeze(VIEWED)
+    return overdue, on_time, executed
+
+
+def _numbers(*case_ids: int) -> list[str]:
+    with read_scope() as s:
+        return [s.get(Case, i).number for i in case_ids]  # type: ignore[union-attr]
+
+
+def test_r14_rulings_awaiting_execution_are_listed_for_the_authority_overdue_first(c: dict[str, Any]) -> None:
+    overdue, on_time, executed = _three_rulings(c)
+    n_overdue, n_on_time, n_executed = _numbers(overdue, on_time, executed)
+
+    reviewer = page_client("reviewer")[0]
+    resp = reviewer.get("/data/rulings")
+    assert resp.status_code == 200
+    page = resp.text
+    assert "<h1>待执行裁定</h1>" in page and 'data-testid="nav-rulings"' in page
+    assert _rows(page, "ruling-row") == [n_overdue, n_on_time]
+    assert _rows(page, "executed-row") == [n_executed]
+    first, second = page.split('data-testid="ruling-row"')[1:3]
+    assert f'data-case="{n_overdue}" data-sla="overdue"' in first
+    assert f'<a href="/cases/{overdue}" data-testid="ruling-case-link">{n_overdue}</a>' in first
+    assert "婚姻登记信息" in first and "市民政局" in first
+    assert RULED.date().isoformat() in first and f'<span class="nowrap">{DUE.isoformat()}</span>' in first
+    assert 'data-sla="overdue">已超期<' in first and 'data-testid="days-left">-1<' in first
+    assert f'data-case="{n_on_time}" data-sla="on_time"' in second
+    assert DUE.isoformat() in second and f'<span class="nowrap">{LATER_DUE.isoformat()}</span>' in second
+    assert 'data-sla="on_time">正常<' in second and 'data-testid="days-left">4<' in second
+    assert 'data-late="false"' in page and "按期执行" in page
+    assert "/data/objections/" not in page  # the authority supervises; the provider executes
+
+    # executed after the due day: off the pending list, marked late among the executed
+    objections.execute_ruling(c["civil_clerk"], overdue)
+    page = reviewer.get("/data/rulings").text
+    assert _rows(page, "ruling-row") == [n_on_time]
+    assert _rows(page, "executed-row") == [n_overdue, n_executed]
+    assert f'data-case="{n_overdue}" data-late="true"' in page and "逾期执行" in page
+
+    english = page_client("reviewer", "en")[0].get("/data/rulings").text
+    assert "<h1>Rulings awaiting execution</h1>" in english
+    assert 'data-sla="on_time">On time<' in english and "Executed after the due day" in english
+    assert "Ruled on" in english and "Working days left" in english
+
+
+def test_r14_rulings_list_is_the_providers_own_and_nobody_elses(c: dict[str, Any]) -> None:
+    overdue, on_time, executed = _three_rulings(c)
+    numbers = _numbers(overdue, on_time, executed)
+
+    # the provider's data officer: its own organisation's rulings, with the way to execute them
+    own = page_client("civil_clerk")[0].get("/data/rulings")
+    assert own.status_code == 200
+    assert _rows(own.text, "ruling-row") == numbers[:2] and _rows(own.text, "executed-row") == numbers[2:]
+    assert (
+        f'href="/data/objections/{overdue}"' in own.text and f'href="/data/objections/{on_time}"' in own.text
+    )
+    assert f'href="/data/objections/{executed}"' not in own.text
+
+    # another department's data officer: its own (none), nothing of the civil affairs bureau's
+    other = page_client("police_clerk")[0].get("/data/rulings")
+    assert other.status_code == 200
+    assert _rows(other.text, "ruling-row") == [] and _rows(other.text, "executed-row") == []
+    assert "暂无待执行的裁定" in other.text and not any(n in other.text for n in numbers)
+
+    # the objector and an officer without a data role: refused, and no case shown
+    for who in ("citizen", "police_officer"):
+        client = page_client(who)[0]
+        refused = client.get("/data/rulings")
+        assert refused.status_code == 403, who
+        assert not any(n in refused.text for n in numbers), who
+        assert 'data-testid="nav-rulings"' not in client.get("/").text, who

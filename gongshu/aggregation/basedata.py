@@ -25,6 +25,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.policy import service as policy_service
 from gongshu.kernel.timeutil import now, today_china
+from gongshu.quality import transforms
 from gongshu.store import service as store
 
 # The policy's base data kinds → the entries' subject kind and the key's data type (R10).
@@ -170,6 +171,9 @@ def look_up(session: Session, actor: Actor, kind: str, identifier: str) -> list[
             scenario=None,
             detail={"reason": "basedata.lookup_forbidden", "kind": kind},
         )
+    # R13: typed as a load's key column is read — full-width digits and letters half-width, the
+    # ideographic space trimmed — so a key copied from a document finds what the load stored.
+    identifier = identifier.translate(transforms.HALF).strip("\u3000 \t\r\n")
     check = check_id_number(identifier) if data_type == "id_number" else check_uscc(identifier)
     if not check.valid or check.normalized is None:
         raise ValidationFailed(

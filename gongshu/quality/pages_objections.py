@@ -1,5 +1,6 @@
-"""R14 R26: the public's own-data pages (my records, objections, who read my data) and the provider's
-objection handling page. Thin: the rules live in `quality.objections`."""
+"""R14 R26 R28: the public's own-data pages (my records, objections, who read my data), the provider's
+objection handling page and the list of rulings awaiting execution. Thin: the rules live in
+`quality.objections` and `quality.rulings`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from gongshu.kernel.db import read_scope, session_scope
-from gongshu.kernel.errors import GongshuError
+from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.quality import objections
+from gongshu.quality import objections, rulings
 from gongshu.web.deps import csrf_protect, require_actor
-from gongshu.web.pages.cases import SLA_LABELS, STATUS_LABELS, case_panel, china_time
+from gongshu.web.pages.cases import SLA_LABELS, STATUS_LABELS, case_panel, china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -172,12 +173,39 @@ async def handling_submit(request: Request, actor: LoggedIn, case_id: int) -> Re
             objections.correct_record(actor, case_id, value=value, note=str(data.get("reasons") or ""))
         elif action == "execute_ruling":
             objections.execute_ruling(actor, case_id, value=value, note=str(data.get("reasons") or ""))
-        else:
+        elif action == "reject":
             with session_scope() as s:
                 objections.reject_objection(s, actor, case_id, str(data.get("reasons") or ""))
+        else:  # never a refusal by default: a refusal is sealed and answers the objector (R14)
+            raise ValidationFailed(
+                "objection.action_unknown",
+                f"未知的处理操作：{action or '（空）'}",
+                f"Unknown action: {action or '(empty)'}",
+                field="action",
+            )
     except GongshuError as exc:
         if exc.status_code in (401, 403, 404):
             raise
         typed = {"value": str(data.get("value") or ""), "reasons": str(data.get("reasons") or "")}
         return _handling(request, actor, case_id, exc, exc.status_code, typed)
     return RedirectResponse(f"/data/objections/{case_id}", status_code=303)
+
+
+@router.get("/data/rulings", response_class=HTMLResponse)
+def rulings_page(request: Request, actor: LoggedIn) -> HTMLResponse:
+    """R14 R28: the rulings awaiting the provider's correction, overdue first — case, resource, provider,
+    day of the ruling, due day, where each stands and the working days left — and the ones executed
+    lately; for the authority (every provider) and a provider's data officers (their own organisation's),
+    as `rulings.board` decides. Each case links to its page where the reader may open it."""
+    with read_scope() as s:
+        board = rulings.board(s, actor)
+        ids = [r.case_id for r in (*board.pending, *board.executed)]
+        return render(
+            request,
+            "quality/rulings.html",
+            board=board,
+            viewable=viewable_case_ids(s, actor, ids),
+            recent=rulings.RECENT_EXECUTED,
+            sla_labels=SLA_LABELS,
+            china_time=china_time,
+        )

@@ -6,7 +6,8 @@ working day is left (the due day is today or the next working day); after the du
 The sweep tells the followers and assignees once per state, and flags overdue cases to the authority's
 reviewers (R28: the authority supervises). A period a domain keeps outside the open steps of a case (R14: the
 provider's correction after a ruling closed the objection) is swept by that domain in the same sweep
-(`sweeps_periods`) and flagged the same way (`flag_overdue`).
+(`sweeps_periods`) and flagged as a step is, once per state (`mark_flagged`), with the same notice, history
+entry and audit entry (`flag_period`) — to the authority's reviewers at either state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,17 +69,43 @@ def sla_state(session: Session, step: Step, at: dt.datetime | None = None) -> Sl
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Steps newly flagged by one sweep (ids), the cases whose domain-kept period became overdue (ids,
-    `sweeps_periods`) and how many notifications were sent."""
+    """Steps newly flagged by one sweep (ids), the cases whose domain-kept period became overdue or due
+    soon (ids, `sweeps_periods`) and how many notifications were sent."""
 
     due_soon: tuple[int, ...] = ()
     overdue: tuple[int, ...] = ()
     notifications: int = 0
     overdue_cases: tuple[int, ...] = ()
+    due_soon_cases: tuple[int, ...] = ()
+
+
+class FlaggedPeriod(Protocol):
+    """A period the sweep flags once per state: an open step, or a period a domain keeps (R14: a ruling's
+    correction). When it was flagged due soon and overdue (None: not yet)."""
+
+    due_soon_notified_at: dt.datetime | None
+    overdue_notified_at: dt.datetime | None
+
+
+def mark_flagged(period: FlaggedPeriod, state: SlaState, at: dt.datetime) -> bool:
+    """R17, R14, R23, R28: whether the period's state is news to flag now, remembering that it is flagged:
+    due soon once, overdue once (a period found overdue before it was flagged due soon is flagged overdue
+    only, and counts as told both). On time is never flagged."""
+    if state == "on_time" or period.overdue_notified_at is not None:
+        return False
+    if state == "overdue":
+        period.overdue_notified_at = at
+        period.due_soon_notified_at = period.due_soon_notified_at or at
+        return True
+    if period.due_soon_notified_at is not None:
+        return False
+    period.due_soon_notified_at = at
+    return True
 
 
 # R14 R28: periods kept by a domain outside the open steps of a case, swept with the steps:
-# `fn(session, at)` flags its own overdue periods (through `flag_overdue`) and says what it flagged.
+# `fn(session, at)` flags its own due-soon and overdue periods (through `mark_flagged` and `flag_period`)
+# and says what it flagged.
 PeriodSweep = Callable[[Session, dt.datetime], SweepResult]
 _period_sweeps: list[PeriodSweep] = []
 
@@ -138,26 +165,28 @@ def _flag(
     return sent
 
 
-def flag_overdue(
+def flag_period(
     session: Session,
     case: Case,
+    state: SlaState,
     recipients: Iterable[int | None],
     label: tuple[str, str],
     due_on: dt.date,
     *,
     name: str,
 ) -> int:
-    """R28: flag a domain-kept period of the case as overdue exactly as an overdue step is flagged: a
-    notification to the recipients and to the authority's reviewers, an "overdue" entry in the case's
-    history and a `workflow.overdue` audit entry naming the period (`name`). Returns the notifications
-    sent; the domain remembers that it flagged the period."""
+    """R28: flag a domain-kept period of the case as due soon or overdue exactly as a step is flagged: a
+    notification to the recipients and to the authority's reviewers (the authority supervises the periods
+    kept outside its cases' steps from the first notice on), a "due_soon" or "overdue" entry in the case's
+    history and a `workflow.due_soon` or `workflow.overdue` audit entry naming the period (`name`).
+    Returns the notifications sent; the domain remembers that it flagged the period (`mark_flagged`)."""
     everyone = {*recipients, *_authority_reviewers(session)}
-    return _flag(session, case, "overdue", everyone, label, due_on, step_name=name)
+    return _flag(session, case, state, everyone, label, due_on, step_name=name)
 
 
 def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
     """Flag open steps that became due soon or overdue, once each (R17, R14, R23, R28); then the periods
-    the domains keep outside the steps (`sweeps_periods`)."""
+    the domains keep outside the steps (`sweeps_periods`), due soon and overdue once each alike."""
     at = at or now()
     query = (
         select(Step)
@@ -176,7 +205,7 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
     reviewers: list[int] | None = None
     for step in session.scalars(query).all():
         state = sla_state(session, step, at)
-        if state == "on_time" or (state == "due_soon" and step.due_soon_notified_at is not None):
+        if not mark_flagged(step, state, at):
             continue
         case = step.case
         recipients = set(followers(session, case.id)) | set(
@@ -186,11 +215,8 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
             if reviewers is None:
                 reviewers = _authority_reviewers(session)
             recipients |= set(reviewers)
-            step.overdue_notified_at = at
-            step.due_soon_notified_at = step.due_soon_notified_at or at
             overdue.append(step.id)
         else:
-            step.due_soon_notified_at = at
             due_soon.append(step.id)
         label = step_label(policy_of(session, case), case, step)
         sent += _flag(
@@ -198,13 +224,19 @@ def sweep(session: Session, at: dt.datetime | None = None) -> SweepResult:
         )
     session.flush()
     cases: list[int] = []
+    soon_cases: list[int] = []
     for period_sweep in _period_sweeps:
         found = period_sweep(session, at)
         cases += found.overdue_cases
+        soon_cases += found.due_soon_cases
         sent += found.notifications
     session.flush()
     return SweepResult(
-        due_soon=tuple(due_soon), overdue=tuple(overdue), notifications=sent, overdue_cases=tuple(cases)
+        due_soon=tuple(due_soon),
+        overdue=tuple(overdue),
+        notifications=sent,
+        overdue_cases=tuple(cases),
+        due_soon_cases=tuple(soon_cases),
     )
 
 
