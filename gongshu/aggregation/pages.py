@@ -2,7 +2,8 @@
 batch's report with its quarantined rows. The lists and reports are read by whoever the access decision
 point lets read the provider's reports (DATA_REPORTS_READ: its data officers, the authority's supervisors,
 the auditors — R26–R28); an action (upload, pull sources) is linked only for those it lets act
-(DATA_INGEST). Thin: the rules live in the pipeline and the store."""
+(DATA_INGEST); the record look-up (`pages_records`) only for those it lets look records up. Thin: the
+rules live in the pipeline and the store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from gongshu.aggregation import records
 from gongshu.aggregation.readers import ENCODINGS
 from gongshu.aggregation.upload import CONFIRM_FIELD, PAGE_MODE, check_upload, confirmed, page_upload
 from gongshu.catalog.schemas import vocabulary_label
@@ -103,7 +105,14 @@ def data_home(request: Request, actor: LoggedIn) -> HTMLResponse:
         resources = store.resources_of(s, scope)
         providers = {r["provider_org_id"] for r in resources}
         may_ingest = {org: _may_ingest(s, actor, org) for org in providers}
-        return render(request, "aggregation/home.html", resources=resources, may_ingest=may_ingest)
+        may_look_up = {org: records.basis_of(s, actor, org) is not None for org in providers}
+        return render(
+            request,
+            "aggregation/home.html",
+            resources=resources,
+            may_ingest=may_ingest,
+            may_look_up=may_look_up,
+        )
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
@@ -139,6 +148,7 @@ def batch_page(request: Request, actor: LoggedIn, batch_id: int) -> HTMLResponse
             counts=batches.correction_counts(s, batch),
             resubmissions=batches.resubmissions_of(s, batch_id),
             may_resubmit=may_resubmit,
+            may_look_up=records.basis_of(s, actor, provider) is not None,
         )
 
 
@@ -154,6 +164,7 @@ def batches_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
             res=info,
             batches=batches.of_resource(s, code),
             may_ingest=_may_ingest(s, actor, provider),
+            may_look_up=records.basis_of(s, actor, provider) is not None,
         )
 
 

@@ -41,7 +41,7 @@ from gongshu.kernel.audit.service import record
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.kernel.identity.models import Organisation, OrgKind, User
+from gongshu.kernel.identity.models import Organisation, OrgKind
 from gongshu.kernel.timeutil import now
 from gongshu.kernel.workflow import engine, inbox
 from gongshu.kernel.workflow.attachments import attach
@@ -603,96 +603,6 @@ def _ruled(session: Session, case: Case) -> None:
     )
 
 
-def _users(session: Session, ids: set[int | None]) -> dict[int, User]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
-
-
-@dataclass(frozen=True)
-class Change:
-    """One changed item of a record history event: its label in both languages, before and after (as kept;
-    `item` tells `shown` how to read them)."""
-
-    label_zh: str
-    label_en: str
-    before: Any
-    after: Any
-    item: dict[str, Any] | None = None
-
-    def label(self, lang: str) -> str:
-        return self.label_zh if lang.startswith("zh") else self.label_en
-
-
-@dataclass(frozen=True)
-class HistoryLine:
-    """R13 R14: a change of the record as the handling page shows it: when, what (per item, before →
-    after), who (person and organisation), and why (the objection case it corrected, with its reasons)."""
-
-    at: dt.datetime
-    op: str
-    changes: list[Change]
-    user: str
-    org_zh: str
-    org_en: str
-    correction_ref: str | None
-    correction_case_id: int | None
-    correction_title_zh: str
-    correction_title_en: str
-    correction_note: str
-    # R14 R15 R17: the ruling the correction executed (the chain's step that upheld the objection), if any.
-    ruling_zh: str = ""
-    ruling_en: str = ""
-
-    def org(self, lang: str) -> str:
-        return self.org_zh if lang.startswith("zh") else self.org_en
-
-    def correction_title(self, lang: str) -> str:
-        return self.correction_title_zh if lang.startswith("zh") else self.correction_title_en
-
-    def ruling(self, lang: str) -> str:
-        return self.ruling_zh if lang.startswith("zh") else self.ruling_en
-
-
-def _history(session: Session, code: str, record_key: str, items: list[dict[str, Any]]) -> list[HistoryLine]:
-    events = store.history(session, code, record_key)
-    users = _users(session, {e.actor_user_id for e in events})
-    refs = {e.correction_ref for e in events if e.correction_ref}
-    cases = {c.number: c for c in session.scalars(select(Case).where(Case.number.in_(refs)))} if refs else {}
-    rulings = {number: ruling_of(session, c) for number, c in cases.items()}
-    out = []
-    for e in events:
-        before, after = e.before or {}, e.after or {}
-        changes = [
-            Change(item_label(i, "zh"), item_label(i, "en"), before.get(i["name"]), after.get(i["name"]), i)
-            for i in items
-            if e.op == "update" and before.get(i["name"]) != after.get(i["name"])
-        ]
-        user = users.get(e.actor_user_id) if e.actor_user_id is not None else None
-        org = user.organisation if user is not None else None
-        case = cases.get(e.correction_ref or "")
-        ruling = rulings.get(e.correction_ref or "")
-        out.append(
-            HistoryLine(
-                at=e.at,
-                op=e.op,
-                changes=changes,
-                user=user.display_name if user else "",
-                org_zh=org.name("zh") if org else "",
-                org_en=org.name("en") if org else "",
-                correction_ref=e.correction_ref,
-                correction_case_id=case.id if case else None,
-                correction_title_zh=case.title if case else "",
-                correction_title_en=case.title_in("en") if case else "",
-                correction_note=str(case.payload.get("correction_note") or "") if case else "",
-                ruling_zh=ruling.body("zh") if ruling else "",
-                ruling_en=ruling.body("en") if ruling else "",
-            )
-        )
-    return out
-
-
 def _field_item(session: Session, p: dict[str, Any]) -> dict[str, Any]:
     res = store.find_resource(session, p["resource_code"])
     items = list(res.items) if res is not None else []
@@ -700,7 +610,10 @@ def _field_item(session: Session, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any]:
-    """R14: what the provider sees of an objection: the case, the record now, and the record's history."""
+    """R14: what the provider sees of an objection: the case, the record now, and the record's history (in
+    the words of the record look-up, `aggregation.records`, which renders it for both pages)."""
+    from gongshu.aggregation.records import history_lines  # it reads this module's labels and rulings
+
     case = _objection_case(session, actor, case_id)
     p = case.payload
     require(session, actor, Action.DATA_MANAGE, org_id=int(case.parties["provider"]))
@@ -723,7 +636,7 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         "item_label": item_label,
         "shown": shown,
         "entry": find_entry(session, p["resource_code"]),
-        "history": _history(session, p["resource_code"], p["record_key"], list(res.items)),
+        "history": history_lines(session, p["resource_code"], p["record_key"], list(res.items)),
         "stage": stage(session, case),
         "ruling": ruling_of(session, case),
     }
@@ -1001,7 +914,7 @@ def reject_objection(session: Session, actor: Actor, case_id: int, reasons: str)
 # R26: the audited actions that hand a subject's records to someone — what the data tracker lists. Other
 # entries naming the subject (its account created or registered, a document attached to its record) are
 # not reads of its data and are left out.
-READ_ACTIONS = ("data.read", "quality.problems_read", "store.quarantine_read")
+READ_ACTIONS = ("data.read", "quality.problems_read", "store.quarantine_read", "store.record_read")
 # R26: a read with no organisation is one of the platform's own jobs, named so (not "system").
 PLATFORM_JOB = ("平台（系统作业）", "The platform (system job)")
 # R26: how a read was made, in words: `detail.via` of the platform's own pages, `detail.method` of the
@@ -1010,6 +923,7 @@ READ_WAYS: dict[str, tuple[str, str]] = {
     "objection": ("异议处理", "Handling an objection"),
     "base_lookup": ("基础库查询", "Base data look-up"),
     "record_documents": ("查看记录的文书证照", "Documents of the record viewed"),
+    "record_lookup": ("查看记录及其变更历史", "Record and its history viewed"),
     "interface": ("服务接口调用", "Service interface call"),
     "api": ("共享接口调用", "Sharing API call"),
     "file": ("文件交付", "File delivery"),
@@ -1030,7 +944,7 @@ READ_BASES: dict[str, tuple[str, str]] = {
 }
 # The platform's own processes give their reads a scenario of their own ("R14 异议处理 YY-…", "R11 R12 …
 # 基础库查询"): the way in words says the same, in the page's language, so that scenario is not shown.
-OWN_WAYS = frozenset({"objection", "base_lookup", "record_documents"})
+OWN_WAYS = frozenset({"objection", "base_lookup", "record_documents", "record_lookup"})
 _CASE_NUMBER = re.compile(r"[A-Z]{2,}-\d{4}-\d+$")
 
 
@@ -1110,6 +1024,7 @@ def my_reads(session: Session, actor: Actor, limit: int = 200) -> list[Read]:
             for e in page
             if e.action in READ_ACTIONS
             and e.outcome == "ok"
+            and (e.detail or {}).get("found") is not False  # a record look-up that found nothing read nothing
             and not (actor.org_id is not None and e.actor_org_id == actor.org_id)
             and not (actor.user_id is not None and e.actor_user_id == actor.user_id)
         ]

@@ -3,6 +3,7 @@ change of its items, and the read helpers the other domains use (through this mo
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,13 +225,21 @@ def _current_row(session: Session, resource_code: str, record_key: str) -> dict[
     table = table_of(res)
     col = table.c[res.key_item]
     key: Any = record_key
-    if col.type.python_type is int:
-        try:
+    try:
+        if col.type.python_type is int:
             key = int(record_key)
-        except ValueError:
-            return None
+        elif col.type.python_type is dt.date:
+            key = dt.date.fromisoformat(record_key)
+    except ValueError:
+        return None
     row = session.execute(select(table).where(col == key)).first()
     return dict(row._mapping) if row is not None else None
+
+
+def record_of(session: Session, resource_code: str, record_key: str) -> dict[str, Any] | None:
+    """R13: the record `record_key` (the key as the history keeps it: text) with its lineage columns, or
+    None when the resource holds no such record. The caller has decided access before calling."""
+    return _current_row(session, resource_code, record_key)
 
 
 def load_since(session: Session, resource_code: str, after_id: int) -> bool:

@@ -42,7 +42,7 @@ def routers() -> list[APIRouter]:
 
     # The quality reports (/data/quality...) come before the data pages' /data/{code}/... routes.
     found += [quality_reports.router]
-    from gongshu.aggregation import pages_basedata, pages_interface, pages_resubmit
+    from gongshu.aggregation import pages_basedata, pages_interface, pages_records, pages_resubmit
     from gongshu.quality import pages_objections
 
     # R13: a batch's refused rows (/data/batches/{id}/refused.csv, /data/batches/{id}/resubmit) come
@@ -51,6 +51,7 @@ def routers() -> list[APIRouter]:
         pages_basedata.router,
         pages_interface.router,
         pages_resubmit.router,
+        pages_records.router,  # R13: /data/{code}/records — a record and its history
         pages_interface.api_router,
         pages_objections.router,
     ]

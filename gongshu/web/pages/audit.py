@@ -375,6 +375,7 @@ def _action_labels(lang: str) -> dict[str, str]:
         "store.provision": gettext(lang, "Data table provisioned"),
         "store.purge": gettext(lang, "Data purged"),
         "store.quarantine_read": gettext(lang, "Quarantined records read"),
+        "store.record_read": gettext(lang, "Record and its history read"),
         "user.create": gettext(lang, "User created"),
         "user.password_set": gettext(lang, "Password set"),
         "user.role_grant": gettext(lang, "Role granted"),
@@ -432,6 +433,7 @@ def _detail_labels(lang: str) -> dict[str, str]:
         "entries": gettext(lang, "Number of entries"),
         "error": gettext(lang, "Error message"),
         "event": gettext(lang, "Emergency event"),
+        "events": gettext(lang, "Changes in the history"),
         "every_hours": gettext(lang, "Every (hours)"),
         "every_minutes": gettext(lang, "Every (minutes)"),
         "expected_by": gettext(lang, "Expected by"),
@@ -446,6 +448,7 @@ def _detail_labels(lang: str) -> dict[str, str]:
         "first_event_id": gettext(lang, "First change event"),
         "format": gettext(lang, "File format"),
         "formats": gettext(lang, "Formats"),
+        "found": gettext(lang, "Record found"),
         "from": gettext(lang, "Before"),
         "from_change": gettext(lang, "From change event"),
         "full": gettext(lang, "Full copy"),
@@ -617,6 +620,7 @@ def _value_labels(lang: str) -> dict[str, dict[str, str]]:
         "via": {
             "my_data": gettext(lang, "My data page (the data subject)"),
             "objection": gettext(lang, "Objection handling"),
+            "record_lookup": gettext(lang, "Record look-up"),
         },
         "basis": {
             "data_subject": gettext(lang, "The data subject's own records"),
@@ -625,6 +629,7 @@ def _value_labels(lang: str) -> dict[str, dict[str, str]]:
             "unconditional": gettext(lang, "Unconditionally shared data"),
             "open_general": gettext(lang, "Generally open data"),
             "open_grant": gettext(lang, "Open data grant"),
+            "supervision": gettext(lang, "Supervision by the authority"),
         },
         "origin": {
             "unconditional": gettext(lang, "Self-service for unconditional data"),
