@@ -14,14 +14,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import logging
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gongshu.aggregation.checker import (
@@ -36,14 +40,14 @@ from gongshu.aggregation.checker import (
 from gongshu.aggregation.decoding import RowNumbers
 from gongshu.aggregation.readers import BATCH_ROWS, Source, open_source, without_helper_columns
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import require
+from gongshu.kernel.access.service import AccessDenied, require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.db import get_engine, read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
-from gongshu.quality import transforms
+from gongshu.quality import completion, transforms
 from gongshu.quality.rules import specs_of
 from gongshu.quality.rulespec import RuleSpec
 from gongshu.store import batches
@@ -52,11 +56,19 @@ from gongshu.store.loader import Loader
 from gongshu.store.models import Batch, StoreResource
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 # The load connection's page cache (SQLite's default is 2 MB): it does not touch durability, and the
 # connection is discarded after the load.
 SQLITE_LOAD_PRAGMAS = ("cache_size=-65536",)
 FIRST_HERE = 1  # chunks of a large file checked by the loader itself while its worker starts
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of a loading batch (stale after an hour of silence)
+DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+INTERNAL_ERROR = {
+    "code": "ingest.internal_error",
+    "message": "批次加载时数据库发生内部错误，数据未作任何改变；详情已记入平台日志，请联系运维单位",
+    "message_en": "An internal database error stopped the batch; no data was changed. The details are in "
+    "the platform's log: contact the operator",
+}
 
 
 def ingest_file(
@@ -279,20 +291,32 @@ def ingest_source(
             carried=carried,
         )
     except BaseException as exc:
-        error = (
-            exc.to_dict()
-            if isinstance(exc, GongshuError)
-            else {
-                "code": "ingest.failed",
-                "message": "批次加载失败，数据未作任何改变",
-                "message_en": f"The batch failed; no data was changed ({type(exc).__name__}: {exc})"[:500],
-            }
-        )
-        if isinstance(exc, GongshuError):
-            error["message_en"] = exc.message_en
+        error = batch_error(exc, batch.id)
+        refusal = None
         with session_scope(url) as s:
             batches.fail(s, batch.id, error)
+            if isinstance(exc, AccessDenied):  # R26: the refused read is in the log, once
+                refusal = completion.audited_refusal(exc, session=s)
+        if refusal is not None:
+            raise refusal from exc
         raise
+
+
+def batch_error(exc: BaseException, batch_id: int) -> dict[str, Any]:
+    """R7 R13: what a failed batch keeps as its error (shown to its provider, by the API and the pages):
+    ours as raised; a database's, unexpected, as the generic `ingest.internal_error` — never the
+    driver's text, which may hold the statement and its values (it goes to the log); anything else by
+    its kind and text."""
+    if isinstance(exc, GongshuError):
+        return {**exc.to_dict(), "message_en": exc.message_en}
+    if isinstance(exc, DATABASE_ERRORS):
+        log.error("batch %s failed on a database error", batch_id, exc_info=exc)
+        return dict(INTERNAL_ERROR)
+    return {
+        "code": "ingest.failed",
+        "message": "批次加载失败，数据未作任何改变",
+        "message_en": f"The batch failed; no data was changed ({type(exc).__name__}: {exc})"[:500],
+    }
 
 
 def _load(
@@ -318,6 +342,7 @@ def _load(
     first full load into an empty table, load directly in one transaction (`Loader.direct`)."""
     conn = get_engine(url).connect()
     names = [str(i["name"]) for i in res.items]
+    reads: list[completion.CompletionRead] = []  # R26: what the completions read, audited at the commit
 
     def stage(loader: Loader) -> dict[str, int]:
         return _stage(
@@ -332,11 +357,22 @@ def _load(
             progress=progress,
             reopen=reopen,
             worker=worker,
+            actor=actor,
+            reads=reads,
         )
 
     def finish(s: Session, loader: Loader, counts: dict[str, int]) -> dict[str, Any]:
         report = _commit(
-            s, loader, actor, res, batch_id, counts, mode=mode, correction_ref=correction_ref, carried=carried
+            s,
+            loader,
+            actor,
+            res,
+            batch_id,
+            counts,
+            mode=mode,
+            correction_ref=correction_ref,
+            carried=carried,
+            reads=reads,
         )
         if before_commit:
             before_commit()
@@ -386,9 +422,12 @@ def _stage(
     progress: Progress | None,
     reopen: Reopen | None = None,
     worker: subprocess.Popen[bytes] | None = None,
+    actor: Actor,
+    reads: list[completion.CompletionRead],
 ) -> dict[str, int]:
     """R13 before the load: the checked chunks' refused cells to quarantine, accepted rows staged with
-    their lineage; then de-duplicate and complete. Returns the counts."""
+    their lineage; then de-duplicate and complete (each completion decided again now, `_complete`).
+    Returns the counts."""
     counts = {"received": 0, "refused": 0, "deduplicated": 0, "completed": 0}
     loader.create()
     beat_due = 0.0
@@ -435,7 +474,7 @@ def _stage(
     if counts["received"] == 0:
         raise no_rows()
     counts["deduplicated"] = loader.deduplicate()
-    counts["completed"] = _complete(loader, rules)
+    counts["completed"] = _complete(loader, rules, res, actor, url, reads)
     counts["accepted"] = loader.staged - counts["deduplicated"]
     return counts
 
@@ -451,10 +490,12 @@ def _commit(
     mode: str,
     correction_ref: str | None,
     carried: list[tuple[RowNumbers, pa.Array]] | None = None,
+    reads: list[completion.CompletionRead] | None = None,
 ) -> dict[str, Any]:
     """R7 R13: in the one transaction — history, apply, quarantine, the batch's report, audited. A full
     load with no accepted row keeps the data as it was (the batch fails, its quarantine is kept). A
-    resubmission keeps the original batch's row each of its lines brings again (`carried`)."""
+    resubmission keeps the original batch's row each of its lines brings again (`carried`). R26: the
+    completions' reads of their reference resources (`reads`) are audited with the commit."""
     _lock(s, res)
     at = now()
     nothing = mode == "full" and counts["accepted"] == 0
@@ -487,8 +528,12 @@ def _commit(
     else:
         batch.status = "committed"
         resource.row_count = resource.row_count + applied["inserted"] - applied["deleted"]
-        resource.last_batch_id, resource.last_loaded_at = batch_id, at
+        resource.last_batch_id = batch_id
+        if correction_ref is None:  # R9: a correction (R14 objection) is not a feed update
+            resource.last_loaded_at = at
     report = batches.report(batch)
+    if reads and not nothing:
+        completion.audit_completion_reads(s, actor, res.resource_code, batch_id, reads)
     record(
         s,
         actor,
@@ -518,12 +563,49 @@ def _canonical_keys(res: StoreResource, keys: list[str]) -> list[str]:
     return [k for k in transforms.for_type(kind, pa.array(keys, pa.string())).to_pylist() if k]
 
 
-def _complete(loader: Loader, rules: list[RuleSpec]) -> int:
-    """R13 completion: fill missing fields from reference resources by key, set-based."""
+def _complete(
+    loader: Loader,
+    rules: list[RuleSpec],
+    res: StoreResource,
+    actor: Actor,
+    url: str | None,
+    reads: list[completion.CompletionRead],
+) -> int:
+    """R13 completion: fill missing fields from reference resources by key, set-based. R26: each is a read
+    of the reference's data by the provider organisation, decided again here, just before it is made (a
+    grant may have been revoked or have expired since the rule was set): a refusal fails the batch with
+    `quality.reference_not_allowed`, nothing stored. What each read is kept in `reads` for the audit —
+    the records and, where the key or the item read is an ID number or USCC, their values (hashed in
+    the audit entry, never kept in clear)."""
+    if not any(r.kind == "complete" for r in rules):
+        return 0
+    with read_scope(url) as s:
+        decided = completion.enforce_references(s, actor, res.resource_code, rules, path="load")
+        subjects = {
+            id(rule): completion.subject_columns(
+                s, str(rule.params["reference"]), completion.reference_items(s, rule.params)
+            )
+            for rule, _ in decided
+        }
     done = 0
-    for rule in (r for r in rules if r.kind == "complete"):
+    for rule, decision in decided:
         p = rule.params
-        done += loader.complete(
-            rule.item, str(p["table"]), str(p["reference_item"]), str(p["reference_key"]), p.get("by")
+        args = (rule.item, str(p["table"]), str(p["reference_item"]), str(p["reference_key"]), p.get("by"))
+        by_key, by_item = subjects[id(rule)]
+        values: list[str] = []
+        if by_key or by_item:
+            for key, value in loader.completing(*args):
+                values += [str(v) for v, wanted in ((key, by_key), (value, by_item)) if wanted and v]
+        n = loader.complete(*args)
+        done += n
+        reads.append(
+            completion.CompletionRead(
+                str(p["reference"]),
+                rule.item,
+                (str(p["reference_item"]), str(p["reference_key"])),
+                decision,
+                n,
+                tuple(values),
+            )
         )
     return done

@@ -6,7 +6,9 @@ declared rules, de-duplication on the key), so a check and the load that follows
 the report counts received, accepted, refused and de-duplicated rows as the batch report would, sums the
 problems by column and rule, and lists the first problem cells with their source row. Completion rules
 (filling a missing field from a reference resource) read stored data and run at the load; the report
-names how many there are. Nothing is written but the audit entry of the check itself (R26).
+names how many there are — but each is decided here as at the load (R26: the access decision point must
+still let the provider read its reference), and a refused one refuses the check as it would fail the
+load. Nothing is written but the audit entry of the check itself (R26), or of the refused read.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import pyarrow as pa
 from gongshu.aggregation.checker import checked
 from gongshu.aggregation.ingest import admit, no_rows
 from gongshu.aggregation.readers import BATCH_ROWS, open_source
+from gongshu.kernel.access.service import AccessDenied
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.timeutil import now
+from gongshu.quality import completion
 from gongshu.quality.rules import specs_of
 from gongshu.store import service as store
 from gongshu.store.loader import DUPLICATE_EN, DUPLICATE_ZH
@@ -51,11 +55,18 @@ def check_file(
     resource may check a file for it (the access decision point, as for the load); a file the load would
     refuse whole (unreadable, wrong columns, no data row) raises the same error here."""
     src = open_source(Path(path), encoding=encoding, fmt=fmt, batch_rows=batch_rows)
+    denied: AccessDenied | None = None
     with read_scope(url) as s:
         res = store.get_resource(s, resource_code)
         mapping = admit(s, actor, res, src.columns)
         rules = specs_of(s, resource_code)
         items, key_item = list(res.items), str(res.key_item)
+        try:  # R13 R26: a completion the load would refuse refuses the check (`quality.completion`)
+            completion.enforce_references(s, actor, resource_code, rules, path="precheck")
+        except AccessDenied as exc:
+            denied = exc
+    if denied is not None:
+        raise completion.audited_refusal(denied, url) from denied
     started = now()
     received = refused = 0
     problems: Counter[tuple[str, str]] = Counter()

@@ -446,6 +446,20 @@ class Loader:
         ).rowcount
         return int(n)
 
+    def completing(
+        self, item: str, ref_table: str, ref_item: str, ref_key: str, by: str | None = None
+    ) -> list[tuple[Any, Any]]:
+        """R26: the (matched key, value) pairs that `complete` with the same arguments is about to copy from
+        the reference — the records it reads, for the read's audit entry (run just before `complete`)."""
+        q = self.q
+        mine, by_col = q(item), q(by or self.key)
+        ref = f"{q(ref_table)} r WHERE r.{q(ref_key)} = {self.stg}.{by_col}"
+        rows = self.conn.exec_driver_sql(
+            f"SELECT {self.stg}.{by_col}, (SELECT r.{q(ref_item)} FROM {ref}) FROM {self.stg} "
+            f"WHERE {mine} IS NULL AND EXISTS (SELECT 1 FROM {ref} AND r.{q(ref_item)} IS NOT NULL)"
+        )
+        return [(r[0], r[1]) for r in rows]
+
     def keep_quarantine(self, batch_id: int) -> None:
         """R13: the staged quarantine rows become the batch's (in the one transaction)."""
         self.conn.exec_driver_sql(
