@@ -874,7 +874,9 @@ def test_r13_a_nul_character_in_an_uploaded_cell_is_quarantined_not_a_server_err
     after = _counts(db_clean)
     changed = {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
     assert r.status_code < 500, f"HTTP {r.status_code}; rows changed: {changed}"
-    report = r.json()
+    # R7: a full load without one accepted row stores nothing: a 422 carrying the batch's report.
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "ingest.nothing_accepted"), r.text
+    report = r.json()["error"]["details"]["batch"]
     assert (report["accepted"], report["refused"]) == (0, 1), report
     q = app.get(f"/api/v1/data/batches/{report['id']}/quarantine").json()
     assert [(row["rule"], row["value"]) for row in q["rows"]] == [("character", "张\\u0000三")], q

@@ -122,7 +122,9 @@ def test_r7_push_refusals_are_precise(
     key = {"Idempotency-Key": "x"}
     assert err(client.post(url, json={"records": [_rec(0)]})) == (422, "push.idempotency_key_required")
     assert err(client.post(url, json={"records": []}, headers=key)) == (422, "push.empty_batch")
-    assert err(client.post(url, content=b"{no", headers=key)) == (422, "push.json_malformed")
+    as_json = {**key, "Content-Type": "application/json"}
+    assert err(client.post(url, content=b"{no", headers=as_json)) == (422, "push.json_malformed")
+    assert err(client.post(url, content=b"{no", headers=key)) == (415, "push.unsupported_media_type")
     assert err(client.post(url, json={"mode": "x", "records": [_rec(0)]}, headers=key)) == (
         422,
         "push.mode_invalid",

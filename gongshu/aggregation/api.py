@@ -1,16 +1,17 @@
 """R7 R13: the data API — upload a batch (multipart file), read a batch's report and its quarantine,
-download its refused rows as a CSV and resubmit them corrected. Thin: the rules live in the pipeline and
-the store."""
+download its refused rows as a CSV and resubmit them corrected, look up a record and its history. Thin:
+the rules live in the pipeline and the store."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gongshu.aggregation.upload import check_upload, ingest_upload, resubmit_upload
+from gongshu.aggregation import records
+from gongshu.aggregation.upload import check_upload, ingest_upload, resubmit_upload, stored_or_refused
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.identity.actor import Actor
 from gongshu.quality import rules
@@ -63,10 +64,14 @@ async def upload_batch(
 ) -> dict[str, Any]:
     """R7 R13: load a file (CSV, XLSX, JSONL, Parquet) into the resource `code` (the provider's data
     officer); returns the batch report (received = accepted + refused + deduplicated). A refused file
-    (schema mismatch, malformed) is a 422 with a precise error, and nothing is stored."""
-    return await ingest_upload(
+    (schema mismatch, malformed) is a 422 with a precise error, and nothing is stored; so is a full load
+    without one accepted row (`ingest.nothing_accepted`, the batch report in `details.batch`, the data
+    kept as it was). The batch keeps the file's base name; an Idempotency-Key (visible ASCII) loads
+    once, unless its batch failed (a retry under it runs again)."""
+    report = await ingest_upload(
         actor, code, file.file, file.filename, mode=mode, encoding=encoding, idempotency_key=idempotency_key
     )
+    return stored_or_refused(report)
 
 
 @router.post("/{code}/check", dependencies=Protected)
@@ -152,6 +157,23 @@ async def resubmit_batch(
     return await resubmit_upload(
         actor, batch_id, file.file, file.filename, encoding=encoding or None, idempotency_key=idempotency_key
     )
+
+
+@router.get("/{code}/records/{key}")
+def get_record(actor: LoggedIn, code: str, key: Annotated[str, Path(max_length=400)]) -> dict[str, Any]:
+    """R13 R14 R26: the record `key` of resource `code` — its values (`record`, null once deleted), where
+    they came from (`lineage`: batch, file, source, source row, ingested and updated at) and its history,
+    newest first (op, the items changed before → after, batch and file, correction case, who) — for the
+    provider's data officers and the authority's supervisors. The key is taken as the load's checks take
+    it (trimmed; an ID number or USCC upper-cased, full-width digits half-width). Errors: a malformed key
+    422 (`store.record_key_empty`, `store.record_key_invalid`, or the identifier's own code such as
+    `id.check_digit`); an unknown resource 404 `store.resource_unknown`; a key without a record — and a
+    caller who may not look records up — 404 `store.record_unknown`. Every look-up is audited."""
+    with session_scope() as s:
+        view = records.record_view(s, actor, code, key)
+    if not view.found:  # the look-up stays in the audit log (committed above)
+        raise records.not_found(code, view.key)
+    return records.as_json(view)
 
 
 class RuleIn(BaseModel):

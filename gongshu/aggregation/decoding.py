@@ -1,10 +1,12 @@
-"""R7: decoding of the files departments aggregate — UTF-8, UTF-8 with BOM, GBK and GB18030 — with an
-incremental decoder that reports the byte offset of invalid input and refuses a line that is too long."""
+"""R7: decoding of the files departments aggregate — UTF-8, UTF-8 with BOM, GBK and GB18030; a file in
+UTF-16 or UTF-32 is told by its byte order mark — with an incremental decoder that reports the byte offset
+of invalid input and refuses a line that is too long (LF, CR LF or CR alone ends a line)."""
 
 from __future__ import annotations
 
 import codecs
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ ENCODINGS = {
     "gb18030": "gb18030",
 }
 FORMATS = ("csv", "xlsx", "jsonl", "parquet")
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 def ingest_error(code: str, zh: str, en: str, **details: Any) -> ValidationFailed:
@@ -48,6 +51,30 @@ class Source:
     encoding: str
     format: str
     chunks: Iterator[tuple[pa.RecordBatch, RowNumbers]]
+
+
+# Byte order marks of the encodings a department's tool may save in but the platform does not read: the
+# UTF-32 marks first (UTF-32 LE's begins with UTF-16 LE's). No supported encoding starts with these bytes.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32", "ingest.utf32_unsupported"),
+    (codecs.BOM_UTF32_BE, "UTF-32", "ingest.utf32_unsupported"),
+    (codecs.BOM_UTF16_LE, "UTF-16", "ingest.utf16_unsupported"),
+    (codecs.BOM_UTF16_BE, "UTF-16", "ingest.utf16_unsupported"),
+)
+
+
+def refuse_wide_unicode(sample: bytes) -> None:
+    """R7: a file saved as UTF-16 or UTF-32 (Excel's "Unicode text", Windows Notepad's "Unicode") is told
+    as such — not as undecodable bytes of the guessed encoding — with what to do."""
+    for bom, name, code in WIDE_BOMS:
+        if sample.startswith(bom):
+            raise ingest_error(
+                code,
+                f"文件是 {name} 编码（以字节顺序标记开头），平台不支持：请另存为 UTF-8 编码后重新上传",
+                f"The file is encoded in {name} (it starts with a byte order mark), which is not supported: "
+                "save it as UTF-8 and upload it again",
+                encoding=name.lower(),
+            )
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -93,7 +120,7 @@ class Transcoder(io.RawIOBase):
             ) from exc
         self.offset += len(data)
         if self.line + len(text) > LINE_CAP:  # only then can a line be too long: look closer
-            parts = text.split("\n")
+            parts = _LINE_END.split(text)
             longest = max([self.line + len(parts[0]), *(len(p) for p in parts[1:])])  # one part: no newline
             if longest > LINE_CAP:
                 raise ingest_error(
@@ -105,7 +132,7 @@ class Transcoder(io.RawIOBase):
                 )
             self.line = len(parts[-1])
         else:
-            last = text.rfind("\n")
+            last = max(text.rfind("\n"), text.rfind("\r"))  # CR alone ends a line too (old Mac files)
             self.line = len(text) - last - 1 if last >= 0 else self.line + len(text)
         self.pending += text.encode("utf-8")
         self.done = not data
@@ -125,6 +152,11 @@ def open_bytes(path: Path, encoding: str | None) -> tuple[BinaryIO, str]:
     if not sample.strip():
         fh.close()
         raise ingest_error("ingest.empty_file", "文件为空", "The file is empty")
+    try:
+        refuse_wide_unicode(sample)
+    except ValidationFailed:
+        fh.close()
+        raise
     fh.seek(0)
     if encoding:
         enc = ENCODINGS.get(encoding.lower())

@@ -5,7 +5,7 @@ decision point has allowed it — projecting the answer to the allowed items and
 
 from __future__ import annotations
 
-import string
+import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -17,7 +17,7 @@ from gongshu.aggregation.interface_models import ServiceInterface
 from gongshu.catalog import data_view as catalog_data_view
 from gongshu.catalog.data_view import EntryView
 from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import DataDecision, enforce_data, require
+from gongshu.kernel.access.service import AccessDenied, DataDecision, decide, enforce_data, require
 from gongshu.kernel.audit.service import record
 from gongshu.kernel.errors import Conflict, Forbidden, GongshuError, NotFound, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
@@ -27,6 +27,7 @@ from gongshu.kernel.timeutil import now
 METHODS = ("GET", "POST")
 MAX_TIMEOUT = 60.0  # seconds; a platform setting, not a statutory number
 MAX_ROWS = 1000
+ADDRESS_MAX = 500  # characters: the columns `service_interface.base_url` and `.path_template`
 SUBJECT_KINDS = ("person", "legal_person")
 
 
@@ -42,6 +43,29 @@ def published_entry(session: Session, code: str) -> EntryView:
     return entry
 
 
+def viewable_entry(session: Session, actor: Actor, code: str) -> EntryView:
+    """R7 R26: the published entry `code` for its service-interface page — the department's address, the
+    legal basis and the parameter mapping are the business of the provider's data officers (DATA_MANAGE
+    over the provider) and the authority's supervisors (SUPERVISE); anyone else (another department, the
+    public) is answered as for an unknown resource (404, the refusal audited), so that nothing leaks."""
+    entry = published_entry(session, code)
+    if decide(session, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id).allowed:
+        return entry
+    if decide(session, actor, Action.SUPERVISE).allowed:
+        return entry
+    denied = AccessDenied(
+        "interface.resource_unknown",
+        f"资源 {code} 不存在或未发布",
+        f"Resource {code} does not exist or is not published",
+        actor=actor,
+        resource_id=code,
+        scenario=None,
+        detail={"reason": "interface.page_forbidden", "via": "interface_page"},
+    )
+    denied.status_code = 404
+    raise denied
+
+
 def key_item(entry: EntryView) -> str | None:
     """R10: the entry's key item (ID number for persons, USCC for legal persons)."""
     return next((i.name for i in entry.items if i.is_key), None)
@@ -55,8 +79,51 @@ def subject_keys(entry: EntryView, rows: list[dict[str, Any]]) -> list[str]:
     return [str(r[key]) for r in rows if r.get(key)]
 
 
-def _invalid(code: str, zh: str, en: str, field: str) -> ValidationFailed:
-    return ValidationFailed(code, zh, en, field=field)
+def _invalid(code: str, zh: str, en: str, field: str, **details: Any) -> ValidationFailed:
+    return ValidationFailed(code, zh, en, field=field, details=details or None)
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def path_fields(template: str) -> list[str]:
+    """R7: the placeholders of a path template, in order. Only `{name}` with an identifier name: no
+    positional `{}`, no attribute, index, conversion or format spec, no brace outside a placeholder
+    (a literal brace has no place in a URL path)."""
+    names: list[str] = []
+    for m in _PLACEHOLDER.finditer(template):
+        name = m.group(1)
+        if not _NAME.fullmatch(name):
+            raise _invalid(
+                "interface.path_placeholder_invalid",
+                f"路径模板中的占位符 {m.group(0)} 无效：占位符只能写作 {{参数名}}（字母、数字、下划线，不以数字开头）",
+                f"The path template's placeholder {m.group(0)} is invalid: write a placeholder as "
+                "{parameter} (letters, digits and underscores, not starting with a digit)",
+                "path_template",
+                placeholder=m.group(0),
+            )
+        names.append(name)
+    stray = next(
+        (i for i, ch in enumerate(_PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), template)) if ch in "{}"),
+        None,
+    )
+    if stray is not None:
+        raise _invalid(
+            "interface.path_braces_unbalanced",
+            f"路径模板的花括号不成对（第 {stray + 1} 个字符）",
+            f"The path template has an unbalanced brace (character {stray + 1})",
+            "path_template",
+            position=stray + 1,
+        )
+    return names
+
+
+def _path(template: str, params: dict[str, str]) -> str:
+    """R7: the path with every placeholder replaced by its parameter, percent-encoded as one segment
+    (`/` and every other reserved character included), so that a value never changes the path's shape."""
+    return _PLACEHOLDER.sub(lambda m: quote(params[m.group(1)], safe=""), template)
 
 
 def get_interface(session: Session, code: str) -> ServiceInterface | None:
@@ -87,6 +154,15 @@ def register_interface(
             "The base URL must be an http(s) URL",
             "base_url",
         )
+    for name, value in (("base_url", parts.geturl()), ("path_template", path_template or "")):
+        if len(value) > ADDRESS_MAX:
+            raise _invalid(
+                "interface.address_too_long",
+                f"接口地址和路径模板各不超过{ADDRESS_MAX}个字符",
+                f"The base URL and the path template hold at most {ADDRESS_MAX} characters each",
+                name,
+                limit=ADDRESS_MAX,
+            )
     method = (method or "GET").upper()
     if method not in METHODS:
         raise _invalid(
@@ -102,13 +178,15 @@ def register_interface(
             f"Allowed parameters must map to catalog items (unknown: {', '.join(unknown)})",
             "params",
         )
-    placeholders = {f for _, f, _, _ in string.Formatter().parse(path_template or "") if f}
-    if not placeholders <= set(mapping):
+    undeclared = sorted(set(path_fields(path_template or "")) - set(mapping))
+    if undeclared:
         raise _invalid(
             "interface.path_invalid",
-            "路径模板只能引用允许的查询参数",
-            "The path template may only use allowed parameters",
+            f"路径模板只能引用允许的查询参数（未声明：{'、'.join(undeclared)}；信息项须先列为允许的参数）",
+            f"The path template may only use allowed parameters (not declared: {', '.join(undeclared)}; "
+            "list an item as an allowed parameter first)",
             "path_template",
+            undeclared=undeclared,
         )
     if not 0 < float(timeout_seconds) <= MAX_TIMEOUT:
         raise _invalid(
@@ -177,10 +255,10 @@ def confirm_interface(session: Session, actor: Actor, code: str, reason: str = "
     return row
 
 
-def _forward(row: ServiceInterface, params: dict[str, str]) -> list[dict[str, Any]]:
-    """Call the department's API with the allowed parameters only; upstream failures become precise errors."""
-    fields = {f for _, f, _, _ in string.Formatter().parse(row.path_template) if f}
-    path = row.path_template.format(**{k: quote(v, safe="") for k, v in params.items() if k in fields})
+def _forward(row: ServiceInterface, fields: list[str], params: dict[str, str]) -> list[dict[str, Any]]:
+    """Call the department's API with the allowed parameters only (`fields`: those of the path, checked
+    present by `_required`); upstream failures become precise errors."""
+    path = _path(row.path_template, params)
     query = {k: v for k, v in params.items() if k not in fields}
     url = row.base_url + (path if not path or path.startswith("/") else "/" + path)
     try:
@@ -232,6 +310,55 @@ def _forward(row: ServiceInterface, params: dict[str, str]) -> list[dict[str, An
     return data[:MAX_ROWS]
 
 
+def _registered_fields(row: ServiceInterface) -> list[str]:
+    """R7: the placeholders of the registered path template; a template registered before templates were
+    checked, and invalid, is the provider's to register again (nothing is forwarded)."""
+    try:
+        return path_fields(row.path_template)
+    except ValidationFailed as exc:
+        raise Conflict(
+            "interface.registration_invalid",
+            f"该资源登记的服务接口路径模板无效，须由提供部门重新登记：{exc.message_zh}",
+            f"The resource's registered path template is invalid; the provider must register it again: "
+            f"{exc.message_en}",
+        ) from exc
+
+
+def _required(row: ServiceInterface, fields: list[str], params: dict[str, str]) -> None:
+    """R7: what a call must give before anything is forwarded (a 422 naming the parameter, not the
+    department's 4xx as a 502). Every parameter of the path is required, and none may be `.` or `..` (a
+    dot segment would climb out of the registered path, encoded or not). A call with no parameter at all
+    is refused too: the interface answers look-ups of records; asking for its whole register would be the
+    copy that R7 forbids."""
+    missing = [f for f in dict.fromkeys(fields) if not params.get(f)]
+    if missing:
+        raise _invalid(
+            "interface.param_required",
+            f"缺少路径参数：{'、'.join(missing)}",
+            f"Missing parameter: {', '.join(missing)}",
+            missing[0],
+            missing=missing,
+        )
+    dots = [f for f in dict.fromkeys(fields) if params[f] in DOT_SEGMENTS]
+    if dots:
+        raise _invalid(
+            "interface.param_invalid",
+            f"路径参数 {dots[0]} 不能为“.”或“..”",
+            f"The path parameter {dots[0]} may not be “.” or “..”",
+            dots[0],
+            invalid=dots,
+        )
+    if not any(params.values()):
+        allowed = sorted(row.params)
+        raise _invalid(
+            "interface.param_required",
+            f"请至少提供一个查询参数：{'、'.join(allowed)}",
+            f"Give at least one parameter: {', '.join(allowed)}",
+            "params",
+            missing=allowed,
+        )
+
+
 def _project(rows: list[dict[str, Any]], decision: DataDecision) -> list[dict[str, Any]]:
     """Keep the allowed items only, and the rows a grant's row filter admits."""
     out = []
@@ -264,6 +391,8 @@ def call_interface(
             f"Parameters not allowed: {', '.join(extra)}",
             "params",
         )
+    fields = _registered_fields(row)
+    _required(row, fields, clean)
     decision = enforce_data(
         session,
         actor,
@@ -272,7 +401,7 @@ def call_interface(
         method="api",
         path=f"/api/v1/data/{code}/interface",
     )
-    rows = _project(_forward(row, clean), decision)
+    rows = _project(_forward(row, fields, clean), decision)
     record(
         session,
         actor,

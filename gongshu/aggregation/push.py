@@ -1,25 +1,33 @@
 """R7: the push API — a department's system sends a batch of records (JSON or NDJSON) into a resource it
 provides, under an Idempotency-Key: the same batch sent twice is stored once, and a different batch under
-the same key is refused. The records run through the same pipeline as an upload (checks, quarantine,
-history)."""
+the same key is refused; a batch that failed stored nothing and does not use its key up (a retry runs
+again). The records run through the same pipeline as an upload (checks, quarantine, history).
+
+How JSON values are read (R13: the item's checks then decide): a string as it is; a number as its JSON
+text (an item typed as text keeps it as text: 12.5 → "12.5", an integral 12.0 → "12"); true and false as
+the words `true` and `false` — a yes/no item reads them, an integer or decimal item refuses them; null as
+empty; an object or list as its JSON text. The body's media type and malformed input are refused by
+`push_body` (415, 422 with their own codes) before anything is stored.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from gongshu.aggregation import client_input
 from gongshu.aggregation.decoding import RowNumbers, Source
 from gongshu.aggregation.ingest import ingest_source
+from gongshu.aggregation.push_body import PushBatch, body_format, parse_json, parse_ndjson, read_body
 from gongshu.aggregation.readers import BATCH_ROWS, cell_text
+from gongshu.aggregation.upload import stored_or_refused
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import decide
 from gongshu.kernel.config import get_settings
@@ -30,139 +38,38 @@ from gongshu.store import batches
 from gongshu.store import service as store
 from gongshu.web.deps import csrf_protect, require_actor
 
-NDJSON = "application/x-ndjson"
 REPLAY_HEADER = "Idempotent-Replay"
 DIGEST_PREFIX = "push:sha256:"
 
 
-async def read_body(request: Request) -> bytes:
-    """R7: the request body, refused past the platform's byte limit (read in pieces, never whole first)."""
-    limit = get_settings().push_max_bytes
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise GongshuError(
-                "push.body_too_large",
-                f"推送的请求体超过 {limit} 字节的上限",
-                f"The pushed body exceeds the limit of {limit} bytes",
-                status_code=413,
-                details={"limit": limit},
-            )
-    return bytes(body)
-
-
-@dataclass
-class PushBatch:
-    """R7: a pushed batch as received: its mode, records (with their line or position) and keys to
-    delete."""
-
-    mode: str
-    records: list[tuple[int, dict[str, Any]]]
-    delete: list[str] = field(default_factory=list)
-
-    def digest(self) -> str:
-        """The canonical digest of the batch (same content → same digest, whatever the format)."""
-        body = {"mode": self.mode, "records": [r for _, r in self.records], "delete": self.delete}
-        text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _malformed(zh: str, en: str, **details: Any) -> ValidationFailed:
-    return ValidationFailed("push.json_malformed", zh, en, details=details)
-
-
-def _check_mode(mode: Any) -> str:
-    if mode not in ("full", "incremental"):
-        raise ValidationFailed(
-            "push.mode_invalid",
-            "更新方式应为 full（全量）或 incremental（增量）",
-            "Mode is full or incremental",
-        )
-    return str(mode)
-
-
-def _check_delete(delete: Any) -> list[str]:
-    if not isinstance(delete, list) or not all(isinstance(k, str | int) for k in delete):
-        raise ValidationFailed(
-            "push.delete_invalid", "delete 应为主键值的列表", "`delete` must be a list of key values"
-        )
-    return [str(k) for k in delete]
-
-
-def parse_json(body: bytes) -> PushBatch:
-    """R7: `{"mode": ..., "records": [...], "delete": [...]}`."""
-    try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise _malformed(
-            f"请求体不是有效的 JSON（第 {line} 行）：{exc}",
-            f"The body is not valid JSON (line {line}): {exc}",
-            line=line,
-        ) from exc
-    if not isinstance(obj, dict) or not isinstance(obj.get("records", []), list):
-        raise ValidationFailed(
-            "push.body_invalid",
-            "请求体应为含 records 列表的 JSON 对象",
-            "The body must be a JSON object with a `records` list",
-        )
-    records = obj.get("records", [])
-    for n, rec in enumerate(records, start=1):
-        if not isinstance(rec, dict):
-            raise _malformed(f"第 {n} 条记录不是 JSON 对象", f"Record {n} is not a JSON object", record=n)
-    batch = PushBatch(
-        _check_mode(obj.get("mode", "incremental")),
-        list(enumerate(records, start=1)),
-        _check_delete(obj.get("delete", [])),
-    )
-    return batch
-
-
-def parse_ndjson(body: bytes, mode: str, delete: list[str]) -> PushBatch:
-    """R7: one JSON object a line; the line number of a bad line is reported."""
-    records: list[tuple[int, dict[str, Any]]] = []
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _malformed(
-            f"请求体不是 UTF-8 编码（字节 {exc.start}）",
-            f"The body is not UTF-8 (byte {exc.start})",
-            byte=exc.start,
-        ) from exc
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _malformed(
-                f"第 {n} 行不是有效的 JSON：{exc.msg}", f"Line {n} is not valid JSON: {exc.msg}", line=n
-            ) from exc
-        if not isinstance(obj, dict):
-            raise _malformed(f"第 {n} 行不是 JSON 对象", f"Line {n} is not a JSON object", line=n)
-        records.append((n, obj))
-    return PushBatch(_check_mode(mode), records, delete)
+def push_cell(value: Any) -> str | None:
+    """R7: a pushed JSON value as the text the checks read — true and false as the words (so that an
+    integer or decimal item refuses them, a yes/no item reads them), the rest as `cell_text`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return cell_text(value)
 
 
 def records_source(batch: PushBatch, batch_rows: int = BATCH_ROWS) -> Source:
     """R7: the records as a Source of string record batches (the first record's fields are the columns;
-    a later record with other fields is refused, one without a field leaves it empty)."""
+    a later record with other fields is refused — before any batch opens: nothing is stored —, one
+    without a field leaves it empty)."""
     columns = list(batch.records[0][1])
+    known = set(columns)
+    for n, rec in batch.records:
+        if not known.issuperset(rec):
+            extra = [k for k in rec if k not in known]
+            raise ValidationFailed(
+                "store.schema_mismatch",
+                f"第 {n} 条记录有多余的字段：{'、'.join(extra)}",
+                f"Record {n} has unexpected fields: {', '.join(extra)}",
+                details={"missing": [], "unexpected": extra, "row": n},
+            )
 
     def chunks() -> Iterator[tuple[pa.RecordBatch, RowNumbers]]:
         for start in range(0, len(batch.records), batch_rows):
             part = batch.records[start : start + batch_rows]
-            for n, rec in part:
-                extra = [k for k in rec if k not in columns]
-                if extra:
-                    raise ValidationFailed(
-                        "store.schema_mismatch",
-                        f"第 {n} 条记录有多余的字段：{'、'.join(extra)}",
-                        f"Record {n} has unexpected fields: {', '.join(extra)}",
-                        details={"missing": [], "unexpected": extra, "row": n},
-                    )
-            arrays = [pa.array([cell_text(rec.get(c)) for _, rec in part], pa.string()) for c in columns]
+            arrays = [pa.array([push_cell(rec.get(c)) for _, rec in part], pa.string()) for c in columns]
             yield (
                 pa.RecordBatch.from_arrays(arrays, names=columns),
                 np.array([n for n, _ in part], dtype=np.int64),
@@ -172,13 +79,10 @@ def records_source(batch: PushBatch, batch_rows: int = BATCH_ROWS) -> Source:
 
 
 def _validate(actor: Actor, code: str, batch: PushBatch, key: str | None, url: str | None) -> str:
-    """R7: key present, resource known, actor the provider's data officer, batch within the limits."""
-    if not key or not key.strip() or len(key) > 120:
-        raise ValidationFailed(
-            "push.idempotency_key_required",
-            "推送须带 Idempotency-Key 请求头（1 至 120 个字符）",
-            "A push needs an Idempotency-Key header (1 to 120 characters)",
-        )
+    """R7: key present (visible ASCII: `client_input.idempotency_key`), resource known, actor the
+    provider's data officer, batch within the limits."""
+    checked = client_input.idempotency_key(key, domain="push", required=True)
+    assert checked is not None  # required
     with read_scope(url) as s:
         store.get_resource(s, code)
         provider = store.provider_of(s, code)
@@ -201,52 +105,69 @@ def _validate(actor: Actor, code: str, batch: PushBatch, key: str | None, url: s
             status_code=413,
             details={"limit": limit, "received": len(batch.records)},
         )
-    return key.strip()
+    return checked
 
 
 def _replay(code: str, key: str, digest: str, url: str | None) -> dict[str, Any] | None:
-    """R7: the report of the batch already made under this key, or None; a different batch → 409."""
+    """R7: the report of the batch stored under this key, or None (none, or only failed ones: a failed
+    batch stored nothing and does not hold its key); a different batch → 409 `push.idempotency_conflict`,
+    one still loading → 409 `push.idempotency_in_progress`."""
     with read_scope(url) as s:
         prior = batches.find_idempotent(s, code, key)
         if prior is None:
             return None
-        if prior.filename != DIGEST_PREFIX + digest:
-            raise Conflict(
-                "push.idempotency_conflict",
-                f"幂等键 {key} 已用于内容不同的批次 {prior.id}",
-                f"The idempotency key {key} was used for a different batch ({prior.id})",
-                details={"batch_id": prior.id},
-            )
-        return batches.report(prior)
+        return _stored(batches.report(prior), key, digest)
+
+
+def _stored(report: dict[str, Any], key: str, digest: str) -> dict[str, Any]:
+    """R7: the batch made under `key` answers this push only when it holds this content and was stored."""
+    if report["filename"] != DIGEST_PREFIX + digest:
+        raise Conflict(
+            "push.idempotency_conflict",
+            f"幂等键 {key} 已用于内容不同的批次 {report['id']}",
+            f"The idempotency key {key} was used for a different batch ({report['id']})",
+            details={"batch_id": report["id"]},
+        )
+    if report["status"] not in ("committed", "failed"):
+        raise Conflict(
+            "push.idempotency_in_progress",
+            f"幂等键 {key} 的批次 {report['id']} 仍在加载，请稍后再查询或重试",
+            f"The batch {report['id']} under the idempotency key {key} is still loading; retry later",
+            details={"batch_id": report["id"]},
+        )
+    return report
 
 
 def push_records(
     actor: Actor, code: str, batch: PushBatch, idempotency_key: str | None, *, url: str | None = None
 ) -> tuple[dict[str, Any], bool]:
-    """R7: load a pushed batch; returns (report, replayed). The batch is stored once per key."""
+    """R7: load a pushed batch; returns (report, replayed). The batch is stored once per key; a batch
+    that stored nothing (a full push without one accepted row) is a 422 carrying its report
+    (`ingest.nothing_accepted`), and its key stays free for the corrected push."""
     key = _validate(actor, code, batch, idempotency_key, url)
     digest = batch.digest()
     prior = _replay(code, key, digest, url)
     if prior is not None:
         return prior, True
-    report = ingest_source(
-        actor,
-        code,
-        records_source(batch),
-        mode=batch.mode,
-        source="push",
-        filename=DIGEST_PREFIX + digest,
-        idempotency_key=key,
-        delete_keys=batch.delete,
-        url=url,
-    )
-    if report["filename"] != DIGEST_PREFIX + digest:  # a concurrent push under the same key won
-        raise Conflict(
-            "push.idempotency_conflict",
-            f"幂等键 {key} 已用于内容不同的批次 {report['id']}",
-            f"The idempotency key {key} was used for a different batch ({report['id']})",
+    records = records_source(batch)  # a record with unexpected fields is refused here, before any batch
+    try:
+        report = ingest_source(
+            actor,
+            code,
+            records,
+            mode=batch.mode,
+            source="push",
+            filename=DIGEST_PREFIX + digest,
+            idempotency_key=key,
+            delete_keys=batch.delete,
+            url=url,
         )
-    return report, False
+    except IntegrityError:  # a concurrent push under the same key opened its batch first
+        prior = _replay(code, key, digest, url)
+        if prior is None:
+            raise
+        return prior, True
+    return stored_or_refused(_stored(report, key, digest)), False
 
 
 router = APIRouter(prefix="/api/v1/data", tags=["data"])
@@ -261,11 +182,16 @@ async def push(
     mode: str = "incremental",
     delete: str = "",
 ) -> JSONResponse:
-    """R7: push records (JSON `{"mode", "records", "delete"}`, or NDJSON with `mode` and comma-separated
-    `delete` as query parameters) under a required Idempotency-Key; 201 with the batch report, or 200
-    with the first report and `Idempotent-Replay: true` when the batch was already stored."""
+    """R7: push records (`application/json`: `{"mode", "records", "delete"}`; or `application/x-ndjson`
+    / `application/jsonl`: one record a line, `mode` and comma-separated `delete` as query parameters),
+    UTF-8, under a required Idempotency-Key (visible ASCII); 201 with the batch report, or 200 with the
+    first report and `Idempotent-Replay: true` when the batch was already stored. Refusals, nothing
+    stored: another Content-Type 415 `push.unsupported_media_type`; malformed input 422 (`push.*`); a
+    full push without one accepted row 422 `ingest.nothing_accepted` with the batch report in
+    `details.batch` (the data kept as it was). A failed batch does not use its key up: the retry runs."""
+    kind = body_format(request.headers.get("content-type"))  # before the body is read
     body = await read_body(request)
-    if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+    if kind == "ndjson":
         keys = [k.strip() for k in delete.split(",") if k.strip()]
         batch = parse_ndjson(body, mode, keys)
     else:

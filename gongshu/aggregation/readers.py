@@ -38,6 +38,12 @@ from gongshu.kernel.errors import ValidationFailed
 __all__ = ["BATCH_ROWS", "ENCODINGS", "Source", "open_source", "without_helper_columns"]
 
 _ROW = re.compile(r"Row #(\d+)")
+_LINE_END = re.compile(r"\r\n?|\n")
+JSON_MAX_DEPTH = 64  # nesting of arrays and objects in a JSON Lines record (a platform limit: a record's
+# values are cells; deeper input would exhaust the parser's recursion)
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _csv_error(exc: pa.ArrowInvalid, offset: int = 0) -> ValidationFailed:
@@ -74,8 +80,16 @@ def _csv_error(exc: pa.ArrowInvalid, offset: int = 0) -> ValidationFailed:
 def _header(path: Path, enc: str) -> list[str]:
     with path.open("rb") as fh:
         text = Transcoder(fh, enc).read(SAMPLE).decode("utf-8", "replace")
-    line = text.split("\n", 1)[0].rstrip("\r")
-    names = [c.strip().lstrip("\ufeff") for c in next(csv.reader([line]), [])]
+    line = _LINE_END.split(text, maxsplit=1)[0]  # CR, LF or CR LF: pyarrow reads all three (old Macs: CR)
+    try:
+        names = [c.strip().lstrip("\ufeff") for c in next(csv.reader([line]), [])]
+    except csv.Error as exc:
+        raise ingest_error(
+            "ingest.csv_malformed",
+            f"CSV 文件的表头无法读取：{exc}",
+            f"The CSV header cannot be read: {exc}",
+            row=1,
+        ) from exc
     if not any(names):
         raise ingest_error("ingest.empty_file", "文件没有表头", "The file has no header row")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -225,8 +239,59 @@ def read_xlsx(path: Path, batch_rows: int = BATCH_ROWS) -> Source:
     return Source(columns, "", "xlsx", chunks())
 
 
+def _check_depth(line: str, n: int) -> None:
+    """R7: a line nested deeper than JSON_MAX_DEPTH is refused before it is parsed (the parser recurses
+    once per level). Only a line with that many brackets is scanned, strings skipped."""
+    if line.count("[") + line.count("{") <= JSON_MAX_DEPTH:
+        return
+    depth = 0
+    for m in _JSON_TOKEN.finditer(line):
+        token = m.group(0)
+        if token in "[{":
+            depth += 1
+            if depth > JSON_MAX_DEPTH:
+                raise ingest_error(
+                    "ingest.json_too_deep",
+                    f"第 {n} 行的 JSON 嵌套超过 {JSON_MAX_DEPTH} 层",
+                    f"Line {n} nests JSON arrays and objects more than {JSON_MAX_DEPTH} levels deep",
+                    row=n,
+                    limit=JSON_MAX_DEPTH,
+                )
+        elif token in "]}":
+            depth -= 1
+
+
+def _check_surrogates(obj: dict[str, Any], n: int) -> None:
+    """R7: JSON may escape half of a UTF-16 surrogate pair alone (`"\\ud800"`), which is no character: no
+    database stores it. Refused with the line and the field (as the push API does: `push.invalid_character`),
+    in a field name or anywhere in a value."""
+    for name, value in obj.items():
+        stack: list[Any] = [value]
+        bad = bool(_SURROGATE.search(name))
+        while stack and not bad:
+            v = stack.pop()
+            if isinstance(v, dict):
+                stack.extend(v.keys())
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+            elif isinstance(v, str):
+                bad = bool(_SURROGATE.search(v))
+        if bad:
+            shown = name.encode("utf-8", "backslashreplace").decode()[:60]
+            raise ingest_error(
+                "ingest.invalid_character",
+                f"第 {n} 行的字段 {shown} 含有不成对的代理字符（如 \\ud800），不是有效的 Unicode 文本",
+                f"Line {n}, field {shown}, holds a lone surrogate (such as \\ud800), which is not valid "
+                "Unicode text",
+                row=n,
+                field=shown,
+            )
+
+
 def read_jsonl(path: Path, encoding: str | None = None, batch_rows: int = BATCH_ROWS) -> Source:
-    """R7: JSON Lines, one object a line; the first object's keys are the columns."""
+    """R7: JSON Lines, one object a line; the first object's keys are the columns. A line nested deeper
+    than JSON_MAX_DEPTH or holding a lone surrogate is refused with its number."""
     fh, enc = open_bytes(path, encoding)
     text = io.TextIOWrapper(Transcoder(fh, enc), encoding="utf-8")  # type: ignore[type-var]
     lines = enumerate(text, start=1)
@@ -235,6 +300,7 @@ def read_jsonl(path: Path, encoding: str | None = None, batch_rows: int = BATCH_
         for n, line in lines:
             if not line.strip():
                 continue
+            _check_depth(line, n)
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -251,6 +317,8 @@ def read_jsonl(path: Path, encoding: str | None = None, batch_rows: int = BATCH_
                     f"Line {n} is not a JSON object",
                     row=n,
                 )
+            if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+                _check_surrogates(obj, n)
             yield n, obj
 
     stream = parsed()

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 
+from gongshu.aggregation import client_input
 from gongshu.aggregation.ingest import ingest_file
 from gongshu.aggregation.precheck import check_file
 from gongshu.kernel.config import get_settings
@@ -32,9 +33,19 @@ YES = ("1", "on", "yes", "true")
 
 
 def _check(filename: str | None) -> str:
+    """R7: the upload's file name as the batch keeps it (`client_input.base_name`: no directories, no
+    control characters, at most 200 characters), with a known suffix."""
     if not filename:
         raise ValidationFailed(
             "ingest.file_required", "请选择要上传的数据文件", "Choose the data file to upload", field="file"
+        )
+    filename = client_input.base_name(filename)
+    if not filename:
+        raise ValidationFailed(
+            "ingest.file_name_invalid",
+            "上传文件的文件名为空（或只有目录部分），请选择一个有文件名的数据文件",
+            "The uploaded file's name is empty (or only a folder); choose a data file with a name",
+            field="file",
         )
     if not filename.lower().endswith(SUFFIXES):
         raise ValidationFailed(
@@ -71,6 +82,7 @@ async def _spooled_ingest(
     **extra: Any,
 ) -> dict[str, Any]:
     """R7: an uploaded file, spooled, through the pipeline as an upload of `name`."""
+    idempotency_key = _key(idempotency_key)
     return await _spooled(
         fileobj,
         name,
@@ -85,6 +97,27 @@ async def _spooled_ingest(
             idempotency_key=idempotency_key,
             **extra,
         ),
+    )
+
+
+def _key(value: str | None) -> str | None:
+    """R7: an upload's optional Idempotency-Key, refused (422) when a header cannot carry it intact."""
+    return client_input.idempotency_key(value, domain="ingest", required=False)
+
+
+def stored_or_refused(report: dict[str, Any]) -> dict[str, Any]:
+    """R7 R13: a load's report as the API answers it. A batch that stored nothing — a full load without
+    one accepted row (`ingest.nothing_accepted`: the resource's data is kept as it was, the refused rows
+    are in the batch's quarantine) — is a 422 carrying the batch report (`details.batch`), never a
+    success a client could take for stored data."""
+    if report.get("status") != "failed":
+        return report
+    error = report.get("error") or {}
+    raise ValidationFailed(
+        str(error.get("code") or "ingest.failed"),
+        str(error.get("message") or "批次加载失败，数据未作任何改变"),
+        str(error.get("message_en") or "The batch failed; no data was changed"),
+        details={"batch": report},
     )
 
 
@@ -159,10 +192,10 @@ def require_full_confirmation(code: str, mode: str, confirm: bool, *, url: str |
     raise ValidationFailed(
         "ingest.full_needs_confirmation",
         f"全量更新会用本文件替换现有全部 {n} 条记录，文件中没有的记录将被删除。如确需替换，请勾选"
-        f"“我确认用本文件替换现有全部 {n} 条记录”后重新上传；只想新增或更新记录，请选择增量更新",
+        f"“我确认用本文件替换现有全部 {n} 条记录”后重新上传；只想新增或更新记录，请选择增量更新。",
         f"A full load replaces all {n} existing records with this file, and deletes every record the file "
         f"does not hold. To replace them, tick “I confirm this file replaces all {n} existing records” and "
-        "upload again; to insert or update records only, choose incremental",
+        "upload again; to insert or update records only, choose incremental.",
         field=CONFIRM_FIELD,
         details={"records": n},
     )

@@ -18,16 +18,22 @@ from gongshu.quality import transforms
 
 Errors = npt.NDArray[np.object_]
 PATTERNS = {
-    "integer": r"^-?\d{1,18}$",
+    "integer": r"^-?\d+$",  # and within 64 bits (`_integer_range`)
     "decimal": r"^-?(\d+\.?\d*|\.\d+)$",
     "date": r"^\d{4}-\d{2}-\d{2}$",
     "datetime": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
     "boolean": r"^[01]$",
 }
 FORMATS = ("date", "datetime")
+INT64_BOUNDS = ("9223372036854775807", "9223372036854775808")
+"""R13: the largest integer a 64-bit item holds, and the magnitude of the smallest, as digits."""
 MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("{label}为必填项（主键）", "{label} is required (the key)"),
     "type.integer": ("{label}应为整数", "{label} must be an integer"),
+    "type.integer_range": (
+        "{label}超出整数的取值范围（-9223372036854775808 至 9223372036854775807）",
+        "{label} is out of range for an integer (-9223372036854775808 to 9223372036854775807)",
+    ),
     "type.decimal": ("{label}应为数值", "{label} must be a number"),
     "type.date": ("{label}应为有效日期（如 2024-01-02）", "{label} must be a valid date (e.g. 2024-01-02)"),
     "type.datetime": (
@@ -97,6 +103,19 @@ def _real_instants(values: pa.Array, shaped: pa.Array) -> npt.NDArray[np.bool_]:
     return out
 
 
+def _integer_range(values: pa.Array, shaped: pa.Array) -> pa.Array:
+    """R13: which integers (shaped `-?digits`) fall outside 64 bits — compared as digits, vectorised:
+    leading zeros dropped, more than 19 digits is out, 19 digits are compared with the bound as text."""
+    if not len(values) or (pc.max(pc.utf8_length(values)).as_py() or 0) <= 18:
+        return pa.array(np.zeros(len(values), dtype=bool))  # the usual case: 18 digits always fit
+    negative = pc.starts_with(values, "-")
+    digits = pc.utf8_ltrim(pc.utf8_ltrim(values, characters="-"), characters="0")
+    count = pc.utf8_length(digits)
+    bound = pc.if_else(negative, INT64_BOUNDS[1], INT64_BOUNDS[0])
+    over = pc.or_(pc.greater(count, 19), pc.and_(pc.equal(count, 19), pc.greater(digits, bound)))
+    return pc.and_(shaped, pc.fill_null(over, False))
+
+
 def _type_check(data_type: str, values: pa.Array, present: pa.Array, errors: Errors) -> None:
     if data_type in PATTERNS:
         bad = pc.and_(
@@ -106,6 +125,8 @@ def _type_check(data_type: str, values: pa.Array, present: pa.Array, errors: Err
             shaped = pc.and_(present, pc.invert(bad))
             bad = pc.or_(bad, pc.and_(shaped, pa.array(~_real_instants(values, shaped))))
         _mark(errors, bad, f"type.{data_type}")
+        if data_type == "integer":
+            _mark(errors, _integer_range(values, pc.and_(present, pc.invert(bad))), "type.integer_range")
     elif data_type in ("id_number", "uscc"):
         check = check_id_numbers(values) if data_type == "id_number" else check_usccs(values)
         present_np = present.to_numpy(zero_copy_only=False)

@@ -227,8 +227,11 @@ def prepare(actor: Actor, code: str, req: RowsRequest, path: str) -> Prepared:
 def audit_entry(p: Prepared) -> EntrySpec:
     """R26: the audit entry of the read (for the audit writer): who, the grant and scenario, the hashed
     keys of the records returned, and the request by its digest (filter values may be ID numbers). Made
-    here, outside the writer's transaction: the writer appends a batch of them with one insert."""
-    seen = [{**r, **x} for r, x in zip(p.result.rows, p.result.extra, strict=True)]
+    here, outside the writer's transaction: the writer appends a batch of them with one insert. A resource
+    without ID-number or USCC items (keyed by a declared key, or by row hash) has no subject keys: the query
+    reads no extra item and `extra` is empty, not one empty dict per row."""
+    rows, extra = p.result.rows, p.result.extra
+    seen = [{**r, **x} for r, x in zip(rows, extra, strict=True)] if extra else rows
     hashed = subject_hashes(subject_keys_of(seen, p.view.subject_key_items))
     shape = {"request_sm3": digest(p.req.canonical), "filters": [[f.item, f.op] for f in p.req.filters]}
     return read_entry_spec(

@@ -52,6 +52,7 @@ REPORT_FIELDS = (
     "completed",
     "inserted",
     "updated",
+    "unchanged",
     "deleted",
     "idempotency_key",
     "actor_label",
@@ -66,11 +67,29 @@ ROW_NUMBER = r"^\s*[0-9]{1,9}(\.0*)?\s*$"  # a row number as a spreadsheet may h
 
 
 def find_idempotent(session: Session, resource_code: str, key: str | None) -> Batch | None:
-    """R7: a batch already made with this idempotency key (a push or upload sent twice loads once)."""
+    """R7: the batch already made with this idempotency key, loading or stored (a push or upload sent
+    twice loads once). A failed batch stored nothing, so it does not use up its key: a retry under the
+    same key — the same data or corrected — runs again (`start` releases the key)."""
     if not key:
         return None
-    stmt = select(Batch).where(Batch.resource_code == resource_code, Batch.idempotency_key == key)
+    stmt = select(Batch).where(
+        Batch.resource_code == resource_code, Batch.idempotency_key == key, Batch.status != "failed"
+    )
     return session.scalar(stmt)
+
+
+def _release_key(session: Session, resource_code: str, key: str) -> None:
+    """R7: a failed batch gives its idempotency key up to the retry that opens now (the key stays in its
+    error, for the record)."""
+    stmt = select(Batch).where(
+        Batch.resource_code == resource_code, Batch.idempotency_key == key, Batch.status == "failed"
+    )
+    released = list(session.scalars(stmt))
+    for batch in released:
+        batch.error = {**(batch.error or {}), "idempotency_key": key}
+        batch.idempotency_key = None
+    if released:
+        session.flush()  # before the retry's batch takes the key (one key per resource)
 
 
 def start(
@@ -91,6 +110,8 @@ def start(
         raise Conflict(
             "store.batch_mode", f"未知的批次方式：{mode}/{source}", f"Unknown batch mode: {mode}/{source}"
         )
+    if idempotency_key:
+        _release_key(session, resource_code, idempotency_key)
     batch = Batch(
         resource_code=resource_code,
         mode=mode,
@@ -187,7 +208,8 @@ def quarantine_count(session: Session, batch_id: int) -> int:
 
 
 def report(batch: Batch) -> dict[str, Any]:
-    """R13: the batch report (received = accepted + refused + deduplicated)."""
+    """R13: the batch report (received = accepted + refused + deduplicated; accepted = inserted + updated +
+    unchanged, `deleted` apart)."""
     out: dict[str, Any] = {f: getattr(batch, f) for f in REPORT_FIELDS}
     out["started_at"] = batch.started_at.isoformat() if batch.started_at else None
     out["finished_at"] = batch.finished_at.isoformat() if batch.finished_at else None

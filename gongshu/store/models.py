@@ -71,6 +71,16 @@ class Batch(Base):
     # R13: the batch whose refused rows this one brings again, corrected (a resubmission; None otherwise)
     resubmission_of: Mapped[int | None] = mapped_column(index=True, default=None)
 
+    @property
+    def unchanged(self) -> int:
+        """R7 R13: the accepted rows that left their record as it was (the same values as stored, compared
+        in the columns' types), so that accepted = inserted + updated + unchanged. `deleted` is apart: the
+        stored records a full load's file no longer holds, or the keys an incremental push sent for
+        deletion. 0 for a batch that did not commit (it changed nothing)."""
+        if self.status != "committed":
+            return 0
+        return max(0, self.accepted - self.inserted - self.updated)
+
 
 class QuarantineRow(Base):
     """R13: a row a batch refused, kept with its source row number, column, rule and message — nothing is
