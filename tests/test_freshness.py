@@ -103,12 +103,13 @@ def _client(session: Session, username: str) -> TestClient:
 
 
 def test_r9_freshness_page_scope(session: Session, db_clean: str, c: dict[str, Any], code: str) -> None:
-    timeutil.freeze(None)
+    timeutil.freeze(None)  # months after the publication (T0): never loaded, past its first expected load
     page = _client(session, "reviewer").get("/data/freshness")
     assert (
         page.status_code == 200
         and f'data-resource="{code}"' in page.text
-        and 'data-state="never_loaded"' in page.text
+        and 'data-state="interrupted"' in page.text
+        and 'data-testid="freshness-never-loaded"' in page.text
     )
     assert f'data-resource="{code}"' in _client(session, "civil_clerk").get("/data/freshness").text
     police = _client(session, "police_clerk").get("/data/freshness")

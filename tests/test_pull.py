@@ -494,3 +494,64 @@ def test_r7_pause_resume_reschedule_and_delete_pull_sources(
         ).all()
     for action in ("pull_paused", "pull_resumed", "pull_rescheduled", "pull_deleted"):
         assert f"aggregation.{action}" in actions, actions
+
+
+def test_r9_pausing_asks_an_optional_reason_and_every_change_is_confirmed(
+    session: Session, db_clean: str, c: dict[str, Any], code: str, tmp_path: Path
+) -> None:
+    """R7 R9: "Pause" opens a confirmation asking an optional reason (kept in the audit entry's detail,
+    at most PAUSE_REASON_MAX characters); after a pause, a resume, a change of interval, a run with
+    nothing new or a removal the sources page says what was done — in the page's language."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    SourceDb("sqlite", url, url).run(_ddl("sqlite"), _row(0, "张三", "2024-03-01 10:00:00"))
+    ps_id = _register(db_clean, c, code, url, mode="incremental", watermark_column="updated_at")
+    client, csrf = page_client("civil_clerk", "en", session=session)
+    base = f"/data/{code}/sources/{ps_id}"
+    listing = client.get(f"/data/{code}/sources").text
+    assert (
+        f'href="{base}/pause" data-testid="pull-pause-link"' in listing
+        and 'data-testid="pull-done"' not in listing
+    )
+    confirm = client.get(f"{base}/pause")
+    assert confirm.status_code == 200 and 'data-testid="pull-pause-form"' in confirm.text
+    assert f'name="reason" rows="3" maxlength="{pull.PAUSE_REASON_MAX}"' in confirm.text
+    too_long = client.post(
+        f"{base}/pause", data={"csrf_token": csrf, "reason": "x" * (pull.PAUSE_REASON_MAX + 1)}
+    )
+    assert too_long.status_code == 422 and "pull.reason_too_long" in too_long.text
+
+    paused = client.post(
+        f"{base}/pause", data={"csrf_token": csrf, "reason": " 部门数据库迁移 "}, follow_redirects=False
+    )
+    assert paused.status_code == 303 and paused.headers["location"].endswith(f"?done=paused&source={ps_id}")
+    page = client.get(paused.headers["location"]).text
+    assert (
+        'data-done="paused"' in page and "The pull source is paused" in page and 'data-enabled="no"' in page
+    )
+    resumed = client.post(f"{base}/resume", data={"csrf_token": csrf}, follow_redirects=True).text
+    assert 'data-done="resumed"' in resumed and 'data-enabled="yes"' in resumed
+    client.post(f"{base}/pause", data={"csrf_token": csrf})  # no reason: none recorded
+    client.post(f"{base}/resume", data={"csrf_token": csrf})
+    zh, zh_csrf = page_client("civil_clerk", "zh", session=session)
+    rescheduled = zh.post(
+        f"{base}/schedule", data={"csrf_token": zh_csrf, "every_minutes": "240"}, follow_redirects=True
+    )
+    assert "拉取间隔已改为 240 分钟，下次运行不晚于 240 分钟之后。" in rescheduled.text
+    ran = client.post(f"{base}/run", data={"csrf_token": csrf}, follow_redirects=False)
+    assert ran.status_code == 303 and "/data/batches/" in ran.headers["location"]
+    nothing_new = client.post(f"{base}/run", data={"csrf_token": csrf}, follow_redirects=True).text
+    assert 'data-done="no_changes"' in nothing_new and "holds nothing new since the last run" in nothing_new
+    gone = client.post(f"{base}/delete", data={"csrf_token": csrf}, follow_redirects=True).text
+    assert 'data-done="deleted"' in gone and "the batches it loaded stay" in gone
+    assert 'data-testid="pull-done"' not in client.get(f"/data/{code}/sources?done=bogus").text
+
+    with read_scope(db_clean) as s:
+        reasons = [
+            e.detail.get("reason")
+            for e in s.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "aggregation.pull_paused", AuditEntry.object_id == str(ps_id))
+                .order_by(AuditEntry.seq)
+            )
+        ]
+    assert reasons == ["部门数据库迁移", None]

@@ -419,7 +419,7 @@ def test_r14_rulings_awaiting_execution_are_listed_for_the_authority_overdue_fir
     resp = reviewer.get("/data/rulings")
     assert resp.status_code == 200
     page = resp.text
-    assert "<h1>待执行裁定</h1>" in page and 'data-testid="nav-rulings"' in page
+    assert "<h1>待执行裁定</h1>" in page and 'data-testid="nav-objections"' in page
     assert _rows(page, "ruling-row") == [n_overdue, n_on_time]
     assert _rows(page, "executed-row") == [n_executed]
     first, second = page.split('data-testid="ruling-row"')[1:3]
@@ -472,4 +472,4 @@ def test_r14_rulings_list_is_the_providers_own_and_nobody_elses(c: dict[str, Any
         refused = client.get("/data/rulings")
         assert refused.status_code == 403, who
         assert not any(n in refused.text for n in numbers), who
-        assert 'data-testid="nav-rulings"' not in client.get("/").text, who
+        assert 'data-testid="nav-objections"' not in client.get("/").text, who

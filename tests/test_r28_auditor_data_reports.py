@@ -165,7 +165,8 @@ def test_r28_reading_the_reports_keeps_every_earlier_reader_and_adds_only_audito
     platform = decide(session, _actor(c["authority"], "auditor"), Action.DATA_REPORTS_READ)
     department = decide(session, _actor(c["civil"], "auditor"), Action.DATA_REPORTS_READ)
     assert platform.org_scope is None and department.org_scope == frozenset({c["civil"].id})
-    assert {p.action for p in ROLE_PERMISSIONS[Role.AUDITOR]} == {Action.AUDIT_READ, Action.DATA_REPORTS_READ}
+    read_only = {Action.AUDIT_READ, Action.DATA_REPORTS_READ, Action.BASE_COVERAGE_READ}
+    assert {p.action for p in ROLE_PERMISSIONS[Role.AUDITOR]} == read_only
 
 
 def test_r28_the_batch_and_quality_pages_word_their_counts_for_data(

@@ -209,7 +209,9 @@ def test_r7_api_refuses_without_grant_or_in_another_scenario_and_forwards_nothin
     )
     assert ok.status_code == 200 and ok.json()["rows"] == [{"id_number": IDS[0], "full_name": "张三"}]
     assert len(dept.calls) == 1
-    assert other.get(f"/data/{c['code']}/interface").status_code == 200
+    # R7 R26: the registration page is the provider's data officers' and the authority's: a catalog
+    # officer without a data role gets the answer for an unknown resource.
+    assert other.get(f"/data/{c['code']}/interface").status_code == 404
 
 
 def _page_client(session: Session, username: str) -> tuple[TestClient, str]:
@@ -249,11 +251,10 @@ def test_r7_the_provider_registers_its_interface_from_the_page_and_the_authority
         "&#39;", "'"
     )
     other, other_csrf = _page_client(session, "police_data")
-    seen = other.get(page)  # another department sees how to call it, not the department's address (R7 R26)
-    assert seen.status_code == 200 and 'data-testid="interface-register-form"' not in seen.text
+    seen = other.get(page)  # another department: nothing of it, as for an unknown resource (R7 R26)
+    assert seen.status_code == 404 and 'data-testid="interface-register-form"' not in seen.text
     assert dept.url not in seen.text and 'data-testid="interface-address"' not in seen.text
-    assert f"/api/v1/data/{c['code']}/interface?scenario=" in seen.text
-    assert other.post(page, data={**form, "csrf_token": other_csrf}).status_code == 403
+    assert other.post(page, data={**form, "csrf_token": other_csrf}).status_code == 404
     reviewer, reviewer_csrf = _page_client(session, "reviewer")
     assert 'data-testid="interface-confirm-form"' in reviewer.get(page).text
     confirmed = reviewer.post(f"{page}/confirm", data={"csrf_token": reviewer_csrf}, follow_redirects=False)

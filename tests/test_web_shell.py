@@ -222,20 +222,35 @@ def test_r28_audit_entries_today_counts_only_today(client: TestClient, session: 
     assert _figure(staff.get("/").text, "fig-audit-today") == 2
 
 
-def test_r30_lapsed_policy_banner_on_every_page(client: TestClient) -> None:
+def test_r30_lapsed_policy_banner_on_every_page(client: TestClient, session: Session) -> None:
+    """R30: the authority's staff see the banner on every page while the regulation has lapsed; anonymous
+    visitors do not (test_r30_policy_banner_audience: who else)."""
+    create_organisation(session, code="authority", name_zh="市大数据管理局", kind="authority")
+    create_user(
+        session,
+        username="bd.reviewer",
+        display_name="审核员",
+        password="Passw0rd-123",
+        org_code="authority",
+        roles=["reviewer"],
+    )
+    session.commit()
+    staff, _ = page_client("bd.reviewer", session=session)
     timeutil.freeze(dt.datetime(2024, 6, 4, 10, 0))  # inside the shipped version's period
     shell.forget_policy_state()
-    html = client.get("/").text
+    html = staff.get("/").text
     assert 'data-testid="policy-lapsed"' not in html
-    assert "现行有效" in html
+    assert "现行有效" in client.get("/").text
 
     timeutil.freeze(dt.datetime(2026, 3, 2, 10, 0))  # after 2025-12-27: carried on, lapsed
     shell.forget_policy_state()
-    html = client.get("/").text
+    html = staff.get("/").text
     assert 'data-testid="policy-lapsed"' in html
     assert "2025-12-27" in html
-    login = client.get("/login").text  # another area's page shows it too
-    assert 'data-testid="policy-lapsed"' in login
+    inbox = staff.get("/inbox").text  # another area's page shows it too
+    assert 'data-testid="policy-lapsed"' in inbox
+    assert 'data-testid="policy-lapsed"' not in client.get("/").text  # not for anonymous visitors
+    assert 'data-testid="policy-lapsed"' not in client.get("/login").text
     assert "policy_lapsed" not in client.get("/healthz").text
 
 

@@ -2,7 +2,9 @@
 policy lists them with their providers. The coverage report shows, for each, whether its providers have
 catalogued it, aggregated it and kept it fresh (应汇尽汇). The person base and the legal-person base
 look-ups gather one person's or organisation's records across every resource keyed by their identifier,
-for the authority's supervising roles only, each look-up audited with the subject key (R26)."""
+for the authority's supervising roles only, each look-up audited with the subject key (R26). The coverage
+is for the departments and the authority (the access decision point's BASE_COVERAGE_READ), never for the
+public's accounts."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.aggregation.interface import key_item
-from gongshu.aggregation.interface_models import BaseDataMapping
+from gongshu.aggregation.interface_models import BaseDataMapping, ServiceInterface
 from gongshu.catalog.data_view import EntryView, base_resource_entries, find_entry, published_entries
 from gongshu.kernel.access.policy import Action
 from gongshu.kernel.access.service import AccessDenied, decide, require
 from gongshu.kernel.audit.service import record
-from gongshu.kernel.errors import Conflict, NotFound, ValidationFailed
+from gongshu.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gongshu.kernel.identifiers.checks import check_id_number, check_uscc
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
@@ -41,12 +43,62 @@ def _entries_for(session: Session, base_code: str, name_zh: str, provider_ids: l
     return base_resource_entries(session, name_zh, provider_ids, mapped)
 
 
+def require_coverage(session: Session, actor: Actor) -> None:
+    """R11 R12 R28: the base data coverage is for the departments and the authority (BASE_COVERAGE_READ,
+    held by the roles of government organisations); the public's accounts are refused."""
+    if actor.is_anonymous or not decide(session, actor, Action.BASE_COVERAGE_READ).allowed:
+        raise Forbidden(
+            "basedata.coverage_forbidden",
+            "只有政务部门、主管部门和运营单位可查看基础数据汇聚情况",
+            "Only departments, the authority and the operator may see the base data coverage",
+        )
+
+
+def _confirmed_interfaces(session: Session) -> set[str]:
+    """R7: the resources the authority confirmed as service interfaces (their data may not be copied)."""
+    stmt = select(ServiceInterface.resource_code).where(
+        ServiceInterface.enabled.is_(True), ServiceInterface.confirmed_at.is_not(None)
+    )
+    return set(session.scalars(stmt))
+
+
+def _interface_entry(e: EntryView) -> dict[str, Any]:
+    """R7 R11 R12: an entry served through its confirmed service interface: aggregated through the
+    interface (the platform serves it from the department's API, nothing is copied), with no load and so
+    no freshness to judge (None: not applicable)."""
+    return {
+        "resource_code": e.resource_code,
+        "name": e.name,
+        "name_en": e.name_en,
+        "aggregated": True,
+        "via": "interface",
+        "last_loaded_at": None,
+        "fresh": None,
+        "update_cycle": e.update_cycle,
+    }
+
+
+def _fresh(found: list[dict[str, Any]]) -> bool | None:
+    """R9 R11 R12: a base resource is fresh when one of its loaded entries is; not applicable (None) when
+    it is aggregated through service interfaces only; not fresh otherwise."""
+    if any(f["fresh"] for f in found):
+        return True
+    loaded = any(f["aggregated"] and f["via"] == "store" for f in found)
+    if not loaded and any(f["via"] == "interface" for f in found):
+        return None
+    return False
+
+
 def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, Any]]:
     """R11 R12 R7: every base resource of the policy in force, with its providers and whether it is
-    catalogued, aggregated (the store holds data) and fresh (last load within its update cycle)."""
+    catalogued, aggregated and fresh. An entry is aggregated when the store holds its data (`via`
+    "store"; fresh: last load within its update cycle) or when the authority confirmed it as a service
+    interface (`via` "interface", R7: served from the department's API through the platform; freshness
+    not applicable, None). A base resource's `via` is "interface" when it is aggregated only that way."""
     at = at or now()
     pol = policy_service.at(session, today_china(at))
     orgs = {o.code: o for o in session.scalars(select(Organisation))}
+    interfaces = _confirmed_interfaces(session)
     out = []
     for kind, resources in pol.doc.base_data.items():
         for br in resources:
@@ -54,6 +106,9 @@ def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, 
             entries = _entries_for(session, br.code, br.zh, [o.id for o in providers])
             found = []
             for e in entries:
+                if e.resource_code in interfaces:
+                    found.append(_interface_entry(e))
+                    continue
                 res = store.find_resource(session, e.resource_code)
                 cycle = pol.doc.update_cycles.get(e.update_cycle)
                 loaded = (
@@ -68,6 +123,7 @@ def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, 
                         "name": e.name,
                         "name_en": e.name_en,
                         "aggregated": loaded is not None,
+                        "via": "store" if loaded is not None else None,
                         "last_loaded_at": loaded,
                         "fresh": fresh,
                         "update_cycle": e.update_cycle,
@@ -78,7 +134,7 @@ def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, 
                     "kind": kind,
                     "code": br.code,
                     "zh": br.zh,
-                    "en": br.en,
+                    "en": br.english(),
                     "provider_codes": list(br.providers),
                     "providers": [
                         {"code": o.code, "name_zh": o.name_zh, "name_en": o.name_en} for o in providers
@@ -86,10 +142,19 @@ def coverage(session: Session, at: dt.datetime | None = None) -> list[dict[str, 
                     "entries": found,
                     "catalogued": bool(found),
                     "aggregated": any(f["aggregated"] for f in found),
-                    "fresh": any(f["fresh"] for f in found),
+                    "via": _via(found),
+                    "fresh": _fresh(found),
                 }
             )
     return out
+
+
+def _via(found: list[dict[str, Any]]) -> str | None:
+    """R7 R11 R12: how a base resource is aggregated — "store" (an entry's data is loaded), "interface"
+    (only through confirmed service interfaces) or None (not aggregated)."""
+    if any(f["via"] == "store" for f in found):
+        return "store"
+    return "interface" if any(f["via"] == "interface" for f in found) else None
 
 
 def map_base_data(session: Session, actor: Actor, base_code: str, resource_code: str) -> BaseDataMapping:

@@ -74,7 +74,7 @@ def ingest(
     typer.echo(
         f"批次 {report['id']} [{report['status']}]: 收到 {report['received']}，接收 {report['accepted']}，"
         f"拒收 {report['refused']}，重复 {report['deduplicated']}；新增 {report['inserted']}，"
-        f"更新 {report['updated']}，删除 {report['deleted']}"
+        f"更新 {report['updated']}，未变化 {report['unchanged']}，删除 {report['deleted']}"
     )
     console.print(f"[{colour}]batch {report['id']}: {report['status']}[/{colour}]")
     if report["status"] != "committed":

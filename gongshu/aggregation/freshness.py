@@ -3,6 +3,12 @@
 expected by; a resource past it is interrupted, and its provider's data officers and the authority are
 alarmed once (again only after it was fresh in between).
 
+The last update is the last LOAD — a committed batch of an upload, a push or a pull
+(`StoreResource.last_loaded_at`). A correction of a record (R14: an objection upheld, executed through
+the store as a one-row batch) is not a feed update and does not move it, so that it cannot hide an
+interrupted feed. A published resource never loaded is expected by its publication plus one cycle;
+past that, it is interrupted like any other (and alarmed once).
+
 Only a resource that is still to be kept up has an expected next update. One that is not is never
 interrupted and never alarmed (R9, R21):
 
@@ -72,12 +78,13 @@ def _china(at: dt.datetime | None) -> str:
 
 
 def _state(last: dt.datetime | None, expected_by: dt.datetime | None, interval: int, at: dt.datetime) -> str:
-    """R9: fresh, due soon (last fifth of the cycle), interrupted (past the expected date), never loaded."""
+    """R9: fresh, due soon (last fifth of the cycle), interrupted (past the expected date — the next load's,
+    or a never-loaded resource's first load: publication plus one cycle), never loaded (not yet due)."""
+    if expected_by is not None and at > expected_by:
+        return "interrupted"
     if last is None:
         return "never_loaded"
     assert expected_by is not None
-    if at > expected_by:
-        return "interrupted"
     if at > expected_by - dt.timedelta(days=interval * DUE_SOON_SHARE):
         return "due_soon"
     return "fresh"
@@ -134,7 +141,7 @@ def freshness(session: Session, org_ids: frozenset[int] | None = None) -> list[F
             FreshnessRow(
                 resource_code=entry.resource_code,
                 name=entry.name,
-                name_en=entry.name_en or entry.resource_code,
+                name_en=entry.name_en or entry.name,  # R28: an entry without an English name shows its name
                 provider_org_id=org.id,
                 provider=org.name_zh,
                 provider_en=org.name_en or org.name_zh,
@@ -182,6 +189,23 @@ def _authority_users(session: Session) -> set[int]:
     }
 
 
+def _alarm_text(row: FreshnessRow, code: str, expected: str) -> tuple[str, str]:
+    """R9: the alarm's words — an interrupted feed, or a published resource never loaded by its first
+    expected load (publication plus one cycle)."""
+    if row.last_update is None:
+        return (
+            f"数据资源“{row.name}”（{code}）发布后从未汇聚：应于 {expected} 前首次汇聚（更新周期 "
+            f"{row.interval_days} 天）",
+            f"“{row.name_en}” ({code}) has never been loaded since its publication: the first load was "
+            f"expected by {expected} (cycle {row.interval_days} days)",
+        )
+    return (
+        f"数据资源“{row.name}”（{code}）更新中断：应于 {expected} 前更新（更新周期 {row.interval_days} 天）",
+        f"Updates of “{row.name_en}” ({code}) are interrupted: expected by {expected} "
+        f"(cycle {row.interval_days} days)",
+    )
+
+
 def alarm_interrupted(session: Session) -> list[str]:
     """R9: alarm each newly interrupted resource once — to its provider's data officers and to the
     authority's reviewers and administrators; an alarm is cleared when the resource is no longer
@@ -213,14 +237,14 @@ def alarm_interrupted(session: Session) -> list[str]:
             continue
         officers = {u.id for u in identity.users_with_role(session, row.provider_org_id, "data_officer")}
         expected = _china(row.expected_by)
+        zh, en = _alarm_text(row, code, expected)
         notify(
             session,
             officers | authority,
             None,
             "aggregation.freshness_interrupted",
-            f"数据资源“{row.name}”（{code}）更新中断：应于 {expected} 前更新（更新周期 {row.interval_days} 天）",
-            f"Updates of “{row.name_en}” ({code}) are interrupted: expected by {expected} "
-            f"(cycle {row.interval_days} days)",
+            zh,
+            en,
             link="/data/freshness",
         )
         session.add(FreshnessAlarm(resource_code=code, expected_by=row.expected_by, alarmed_at=now()))

@@ -22,8 +22,10 @@ Protected = [Depends(csrf_protect)]
 
 @router.get("", response_class=HTMLResponse)
 def coverage_page(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R11 R12: every statutory base resource — providers, catalogued, aggregated, fresh (应汇尽汇)."""
+    """R11 R12: every statutory base resource — providers, catalogued, aggregated, fresh (应汇尽汇); for the
+    departments and the authority only (R28: the public's accounts are refused)."""
     with read_scope() as s:
+        basedata.require_coverage(s, actor)
         rows = basedata.coverage(s)
         return render(
             request, "aggregation/base_coverage.html", rows=rows, may_look_up=basedata.may_look_up(s, actor)

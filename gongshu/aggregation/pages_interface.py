@@ -93,7 +93,7 @@ def _interface_page(
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     with read_scope() as s:
-        entry = interface.published_entry(s, code)
+        entry = interface.viewable_entry(s, actor, code)  # R7 R26: anyone else: 404, audited
         row = interface.get_interface(s, code)
         may_register = decide(s, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id).allowed
         supervising = decide(s, actor, Action.SUPERVISE).allowed
@@ -129,7 +129,8 @@ def _interface_page(
 def interface_page(request: Request, actor: LoggedIn, code: str) -> HTMLResponse:
     """R7: the entry's service interface, whether the authority has confirmed it, and — for the
     provider's data officer — the form that registers it (or changes it: a change waits for the
-    authority's confirmation again)."""
+    authority's confirmation again). Only the provider's data officers and the authority's supervisors
+    see it; anyone else gets the answer for an unknown resource (404, `interface.viewable_entry`)."""
     return _interface_page(request, actor, code)
 
 
@@ -155,7 +156,7 @@ def _parameters(text: str) -> dict[str, str]:
 async def interface_register(request: Request, actor: LoggedIn, code: str) -> Response:
     """R7: the provider's data officer registers the department's API from the page."""
     with read_scope() as s:  # who may, before what was typed is read (a refusal says nothing of the form)
-        entry = interface.published_entry(s, code)
+        entry = interface.viewable_entry(s, actor, code)
         require(s, actor, Action.DATA_MANAGE, org_id=entry.provider_org_id)
     data = await request.form()
     form = {

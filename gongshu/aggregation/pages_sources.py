@@ -1,11 +1,14 @@
-"""R7 R9: the pages of scheduled pulls (a resource's pull sources, their registration, a run now, pause and
-resume, the interval, removal) and of data freshness. Thin: the rules live in pull.py and freshness.py."""
+"""R7 R9: the pages of scheduled pulls (a resource's pull sources, their registration, a run now, pause —
+confirmed, with an optional reason — and resume, the interval, removal) and of data freshness. Every change
+redirects to the sources page with `?done=<what>`, which says what was done. Thin: the rules live in
+pull.py and freshness.py."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +31,8 @@ router = APIRouter(prefix="/data", include_in_schema=False)
 LoggedIn = Annotated[Actor, Depends(require_actor)]
 Protected = [Depends(csrf_protect)]
 FORM_FIELDS = ("url", "table_or_query", "mode", "watermark_column", "every_minutes")
+DONE = ("registered", "paused", "resumed", "rescheduled", "deleted", "no_changes")
+"""What the sources page confirms after a change (`?done=`; anything else is ignored)."""
 
 
 @router.get("/freshness", response_class=HTMLResponse)
@@ -47,6 +52,8 @@ def _sources_page(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    done = request.query_params.get("done", "") if error is None else ""
+    source = request.query_params.get("source", "")
     with read_scope() as s:
         info = store.describe(s, code)
         require(s, actor, Action.DATA_INGEST, org_id=store.provider_of(s, code))
@@ -56,6 +63,8 @@ def _sources_page(
             status_code=status,
             res=info,
             sources=pull.pulls_of(s, code),
+            done=done if done in DONE else "",
+            done_source=int(source) if source.isdigit() and len(source) < 10 else None,
             error=error.message(lang_of(request)) if error else "",
             error_code=error.code if error else "",
             error_details=error.details if error else {},
@@ -114,7 +123,7 @@ async def sources_submit(request: Request, actor: LoggedIn, code: str) -> Respon
         await run_in_threadpool(register)
     except GongshuError as exc:
         return _sources_page(request, actor, code, error=exc, form=shown, status=_status(exc))
-    return RedirectResponse(f"/data/{code}/sources", status_code=303)
+    return _done(code, "registered")
 
 
 @router.post("/{code}/sources/{source_id}/run", dependencies=Protected)
@@ -126,10 +135,23 @@ async def source_run(request: Request, actor: LoggedIn, code: str, source_id: Id
         return _sources_page(request, actor, code, error=exc, status=_status(exc))
     if report.get("id"):
         return RedirectResponse(f"/data/batches/{report['id']}", status_code=303)
-    return RedirectResponse(f"/data/{code}/sources", status_code=303)
+    return _done(code, "no_changes", source_id)
 
 
-def _change(request: Request, actor: Actor, code: str, change: Callable[[Session], object]) -> Response:
+def _done(code: str, what: str, source_id: int | None = None) -> RedirectResponse:
+    """The sources page, saying what was done (`DONE`) — and to which source."""
+    where = f"&source={source_id}" if source_id is not None else ""
+    return RedirectResponse(f"/data/{quote(code, safe='')}/sources?done={what}{where}", status_code=303)
+
+
+def _change(
+    request: Request,
+    actor: Actor,
+    code: str,
+    change: Callable[[Session], object],
+    done: str,
+    source_id: int | None = None,
+) -> Response:
     try:
         with session_scope() as s:
             change(s)
@@ -137,19 +159,48 @@ def _change(request: Request, actor: Actor, code: str, change: Callable[[Session
         if exc.status_code in (403, 404):
             raise
         return _sources_page(request, actor, code, error=exc, status=_status(exc))
-    return RedirectResponse(f"/data/{code}/sources", status_code=303)
+    return _done(code, done, source_id)
+
+
+@router.get("/{code}/sources/{source_id}/pause", response_class=HTMLResponse)
+def source_pause_page(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> HTMLResponse:
+    """R7 R9: the confirmation before a pull source is paused, asking for an optional reason."""
+    with read_scope() as s:
+        info = store.describe(s, code)
+        ps = pull.managed(s, actor, code, source_id)
+        return render(
+            request, "aggregation/source_pause.html", res=info, p=ps, reason_max=pull.PAUSE_REASON_MAX
+        )
 
 
 @router.post("/{code}/sources/{source_id}/pause", dependencies=Protected)
-def source_pause(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
-    """R7: pause a pull source: the scheduled job skips it until it is resumed."""
-    return _change(request, actor, code, lambda s: pull.set_enabled(s, actor, code, source_id, False))
+async def source_pause(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
+    """R7 R9: pause a pull source: the scheduled job skips it until it is resumed; the reason, if given, is
+    kept in the audit entry."""
+    form = await request.form()
+    reason = str(form.get("reason") or "")
+    return await run_in_threadpool(
+        _change,
+        request,
+        actor,
+        code,
+        lambda s: pull.set_enabled(s, actor, code, source_id, False, reason=reason),
+        "paused",
+        source_id,
+    )
 
 
 @router.post("/{code}/sources/{source_id}/resume", dependencies=Protected)
 def source_resume(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
     """R7: resume a paused pull source."""
-    return _change(request, actor, code, lambda s: pull.set_enabled(s, actor, code, source_id, True))
+    return _change(
+        request,
+        actor,
+        code,
+        lambda s: pull.set_enabled(s, actor, code, source_id, True),
+        "resumed",
+        source_id,
+    )
 
 
 @router.post("/{code}/sources/{source_id}/schedule", dependencies=Protected)
@@ -159,7 +210,13 @@ async def source_schedule(request: Request, actor: LoggedIn, code: str, source_i
     raw = str(form.get("every_minutes") or "").strip()
     minutes = int(raw) if raw.isdigit() and len(raw) < 9 else 0
     return await run_in_threadpool(
-        _change, request, actor, code, lambda s: pull.reschedule_pull(s, actor, code, source_id, minutes)
+        _change,
+        request,
+        actor,
+        code,
+        lambda s: pull.reschedule_pull(s, actor, code, source_id, minutes),
+        "rescheduled",
+        source_id,
     )
 
 
@@ -175,4 +232,4 @@ def source_delete_page(request: Request, actor: LoggedIn, code: str, source_id: 
 @router.post("/{code}/sources/{source_id}/delete", dependencies=Protected)
 def source_delete(request: Request, actor: LoggedIn, code: str, source_id: IdPath) -> Response:
     """R7: remove a pull source (confirmed on its page); the batches it loaded stay."""
-    return _change(request, actor, code, lambda s: pull.delete_pull(s, actor, code, source_id))
+    return _change(request, actor, code, lambda s: pull.delete_pull(s, actor, code, source_id), "deleted")

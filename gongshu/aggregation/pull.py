@@ -36,6 +36,9 @@ from gongshu.store import service as store
 
 log = logging.getLogger(__name__)
 MAX_EVERY_MINUTES = 60 * 24 * 31
+PAUSE_REASON_MAX = 500
+"""R7 R9: the longest reason a pause of a pull source keeps in its audit entry, in characters (a pause is
+an interruption of the updates the provider owes, so it may say why; longer is refused, never cut)."""
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -268,9 +271,27 @@ def managed(session: Session, actor: Actor, code: str, source_id: int) -> PullSo
     return _get(session, code, source_id)
 
 
-def set_enabled(session: Session, actor: Actor, code: str, source_id: int, enabled: bool) -> PullSource:
-    """R7: pause (the scheduled job skips it) or resume a pull source; audited."""
+def _pause_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if len(text) > PAUSE_REASON_MAX:
+        raise ValidationFailed(
+            "pull.reason_too_long",
+            f"暂停原因不能超过 {PAUSE_REASON_MAX} 字（现为 {len(text)} 字）",
+            f"The reason for the pause may be at most {PAUSE_REASON_MAX} characters (it has {len(text)})",
+            field="reason",
+            details={"max": PAUSE_REASON_MAX, "length": len(text)},
+        )
+    return text
+
+
+def set_enabled(
+    session: Session, actor: Actor, code: str, source_id: int, enabled: bool, *, reason: str | None = None
+) -> PullSource:
+    """R7: pause (the scheduled job skips it) or resume a pull source; audited. R9: a pause interrupts the
+    updates, so it may carry a reason (optional, at most PAUSE_REASON_MAX characters), kept in the audit
+    entry's detail."""
     ps = managed(session, actor, code, source_id)
+    text = _pause_reason(reason) if not enabled else ""
     if ps.enabled != enabled:
         ps.enabled = enabled
         if enabled and (ps.next_run_at is None or _aware(ps.next_run_at) < now()):
@@ -282,7 +303,7 @@ def set_enabled(session: Session, actor: Actor, code: str, source_id: int, enabl
             "aggregation.pull_resumed" if enabled else "aggregation.pull_paused",
             object_type="pull_source",
             object_id=ps.id,
-            detail={"resource": code, "url": ps.url},
+            detail={"resource": code, "url": ps.url, **({"reason": text} if text else {})},
         )
     return ps
 

@@ -44,7 +44,7 @@ from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation, OrgKind
 from gongshu.kernel.timeutil import now
 from gongshu.kernel.workflow import engine, inbox
-from gongshu.kernel.workflow.attachments import attach
+from gongshu.kernel.workflow.attachments import attach, list_attachments
 from gongshu.kernel.workflow.hooks import on_closed, on_step_done
 from gongshu.kernel.workflow.models import Case, Step
 from gongshu.kernel.workflow.notify import notify, notify_followers, users_with_role
@@ -410,8 +410,8 @@ def _refuse_bad_value(session: Session, code: str, field: str, value: str) -> No
         rule, zh, en = problem
         raise ValidationFailed(
             "objection.value_invalid",
-            f"您填写的值未通过数据质量校验（规则 {rule}）：{zh}",
-            f"The value you give fails the quality check (rule {rule}): {en}",
+            f"您填写的值未通过数据质量校验：{zh}",  # R28: the check in words (its code in `details`)
+            f"The value you give fails the quality check: {en}",
             field="claimed_value",
             details={"rule": rule},
         )
@@ -629,6 +629,7 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         detail={"via": "objection", "case": case.number},
     )
     res = store.get_resource(session, p["resource_code"])
+    history = history_lines(session, p["resource_code"], p["record_key"], list(res.items))
     return {
         "case": case,
         "record": rows[0] if rows else None,
@@ -636,10 +637,36 @@ def handling_view(session: Session, actor: Actor, case_id: int) -> dict[str, Any
         "item_label": item_label,
         "shown": shown,
         "entry": find_entry(session, p["resource_code"]),
-        "history": history_lines(session, p["resource_code"], p["record_key"], list(res.items)),
+        "history": history,
         "stage": stage(session, case),
         "ruling": ruling_of(session, case),
+        # R14: the objector's evidence, as the case page offers it (the attachments the objector added)
+        "attachments": list_attachments(session, actor, case),
+        "correction": correction_of(case, history),
     }
+
+
+@dataclass(frozen=True)
+class Correction:
+    """R14: the correction an objection made to the record's item: the value before and the value after."""
+
+    before: Any
+    after: Any
+
+
+def correction_of(case: Case, history: list[Any]) -> Correction | None:
+    """R14: once the objection corrected the record (by the provider, or as ruled), the item's value before
+    and after — from the record's history line that names the case as its correction reference, else (a
+    history without it) the value recorded when the objection was filed and the value corrected to."""
+    p = case.payload
+    if "corrected_value" not in p:
+        return None
+    for line in history:
+        if line.correction_ref == case.number:
+            for change in line.changes:
+                if (change.item or {}).get("name") == p.get("field"):
+                    return Correction(change.before, change.after)
+    return Correction(p.get("current_value"), p["corrected_value"])
 
 
 def case_panel(session: Session, actor: Actor, case: Case) -> dict[str, Any]:
@@ -908,7 +935,18 @@ def reject_objection(session: Session, actor: Actor, case_id: int, reasons: str)
     if actor.has_role("data_officer", int(case.parties["provider"])):
         text = _bounded(reasons, "reasons", "书面理由", "The written reasons")
     with _deciding():
-        return engine.decide(session, actor, case_id, "reject", text)
+        try:
+            return engine.decide(session, actor, case_id, "reject", text)
+        except ValidationFailed as exc:
+            if exc.code != "workflow.reasons_required":
+                raise
+            # R28: worded as the handling page's button says it
+            raise ValidationFailed(
+                exc.code,
+                "“不予更正”必须填写书面理由",
+                "“Refuse the objection” requires written reasons",
+                field="reasons",
+            ) from exc
 
 
 # R26: the audited actions that hand a subject's records to someone — what the data tracker lists. Other

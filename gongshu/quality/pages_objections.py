@@ -1,6 +1,6 @@
 """R14 R26 R28: the public's own-data pages (my records, objections, who read my data), the provider's
-objection handling page and the list of rulings awaiting execution. Thin: the rules live in
-`quality.objections` and `quality.rulings`."""
+objection handling page, the supervision of open objections and the list of rulings awaiting execution.
+Thin: the rules live in `quality.objections`, `quality.objection_board` and `quality.rulings`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
-from gongshu.quality import objections, rulings
+from gongshu.quality import objection_board, objections, read_groups, rulings
 from gongshu.web.deps import csrf_protect, require_actor
 from gongshu.web.pages.cases import SLA_LABELS, STATUS_LABELS, case_panel, china_time, viewable_case_ids
 from gongshu.web.render import lang_of, render
@@ -122,11 +122,11 @@ async def objection_submit(request: Request, actor: LoggedIn, code: str) -> Resp
 
 @router.get("/my/reads", response_class=HTMLResponse)
 def my_reads_page(request: Request, actor: LoggedIn) -> HTMLResponse:
-    """R26: which organisation read my data, when, and for which scenario (`objections.my_reads`)."""
+    """R26: which organisation read my data, when, and for which scenario (`objections.my_reads`); the
+    identical reads of a day as one line, with how many and when first and last (`read_groups`)."""
     with read_scope() as s:
-        return render(
-            request, "quality/my_reads.html", reads=objections.my_reads(s, actor), china_time=china_time
-        )
+        reads = read_groups.group_reads(objections.my_reads(s, actor))
+        return render(request, "quality/my_reads.html", reads=reads, china_time=china_time)
 
 
 def _handling(
@@ -143,6 +143,8 @@ def _handling(
             request,
             "quality/objection_handling.html",
             status_code=status,
+            reply=objection_board.step_clock(s, view["case"]),  # R14: the open step's due day and state
+            statuses=STATUS_LABELS,
             error=error.message(lang_of(request)) if error else "",
             error_field=error.field if error else "",
             form=form or {},
@@ -208,4 +210,25 @@ def rulings_page(request: Request, actor: LoggedIn) -> HTMLResponse:
             recent=rulings.RECENT_EXECUTED,
             sla_labels=SLA_LABELS,
             china_time=china_time,
+        )
+
+
+@router.get("/data/objections", response_class=HTMLResponse)
+def objections_page(
+    request: Request, actor: LoggedIn, provider: str | None = None, state: str | None = None
+) -> HTMLResponse:
+    """R14 R28: the authority's supervision of objections — the open objections across the providers (a
+    provider's data officers: their own organisation's, as `objection_board.board` decides), overdue first,
+    with the counts (open, due soon, overdue, rulings awaiting execution), narrowed by provider and state.
+    Each case links to its page where the reader may open it; the provider's officers, to its handling."""
+    chosen, wanted = objection_board.parse_filters(provider, state)
+    with read_scope() as s:
+        board = objection_board.board(s, actor, provider=chosen, state=wanted)
+        return render(
+            request,
+            "quality/objections_board.html",
+            board=board,
+            viewable=viewable_case_ids(s, actor, [o.case_id for o in board.lines]),
+            states=objection_board.STATES,
+            sla_labels=SLA_LABELS,
         )

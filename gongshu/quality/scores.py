@@ -8,13 +8,18 @@ Resource score (0–100, higher is better), computed at one moment `at` (the pag
 - validity = 1 − problem_records / records — the share of stored records that pass every current rule
   (type, length, required items, ranges…) in the latest re-check (a factor of 1 when the resource has not
   been re-checked or the re-check found no record);
-- acceptance = 1 − refused / received — the share of rows accepted by the resource's batches that started
-  in the RECENT_DAYS days before `at`, counting the rows each batch checked (accepted + refused +
-  duplicates: a batch that failed before checking its rows, or is still loading, counts none); a factor
-  of 1 when there were none.
+- acceptance = 1 − to_fix / received — the share of the rows of the resource's batches that started in
+  the RECENT_DAYS days before `at` that are not still to fix, counting the rows each batch checked
+  (accepted + refused + duplicates: a batch that failed before checking its rows, or is still loading,
+  counts none); a factor of 1 when there were none. A refused row is still to fix until a later batch
+  corrects it — a resubmission accepted the line naming it, or a later batch brought its key in
+  (`store.batches.correction_counts`, as the batch page counts it): to_fix = refused − corrected.
+  A resubmission is not counted on its own: its lines are its original batch's refused rows brought
+  again, counted once, with the original batch (corrected, or still to fix when refused again).
 
-The score changes when a batch is loaded, when a batch leaves the window, and at the next (daily)
-re-check; the list and a resource's page compute it alike, so at one moment they show the same number.
+The score changes when a batch is loaded (a correction included), when a batch leaves the window, and at
+the next (daily) re-check; the list and a resource's page compute it alike, so at one moment they show the
+same number.
 
 Not every resource is scored (R13; `ResourceScore.status`):
 
@@ -41,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from gongshu.kernel.timeutil import now
 from gongshu.quality.recheck import QualityCheck
+from gongshu.store import batches as store_batches
 from gongshu.store.models import Batch, StoreResource
 
 RECENT_DAYS = 30  # batches that count for the refusal share
@@ -65,6 +71,7 @@ class ResourceScore:
     status: str = "scored"
     batches: int = 0  # the recent batches whose rows count for `received` and `refused`
     at: dt.datetime | None = None  # the moment the score was computed
+    corrected: int = 0  # of the `refused` rows, those a later batch corrected since (R13)
 
     @property
     def weight(self) -> int:
@@ -78,9 +85,15 @@ class ResourceScore:
         return 1 - self.problem_records / self.records
 
     @property
+    def to_fix(self) -> int:
+        """R13: the rows recent batches refused that no later batch has corrected yet."""
+        return max(self.refused - self.corrected, 0)
+
+    @property
     def acceptance(self) -> float | None:
-        """R13: the share of the rows recent batches checked that they accepted (None: no recent row)."""
-        return 1 - self.refused / self.received if self.received else None
+        """R13: the share of the rows recent batches checked that are not still to fix (None: no recent
+        row)."""
+        return 1 - self.to_fix / self.received if self.received else None
 
     @property
     def scored(self) -> bool:
@@ -106,13 +119,14 @@ class DepartmentScore:
         return sum(1 for r in self.resources if r.scored)
 
 
-def score_of(records: int, problem_records: int | None, received: int, refused: int) -> float | None:
-    """R13: 100 × validity × acceptance; see the module's docstring."""
+def score_of(records: int, problem_records: int | None, received: int, to_fix: int) -> float | None:
+    """R13: 100 × validity × acceptance; see the module's docstring (`to_fix`: the refused rows not
+    corrected since)."""
     checked = problem_records is not None and records > 0
     if not checked and received == 0:
         return None
     kept = 1 - (problem_records or 0) / records if checked else 1.0
-    accepted = 1 - refused / received if received else 1.0
+    accepted = 1 - to_fix / received if received else 1.0
     return round(100 * kept * accepted, 2)
 
 
@@ -131,11 +145,13 @@ _CHECKED_ROWS = Batch.accepted + Batch.refused + Batch.deduplicated
 
 
 def _recent(at: dt.datetime) -> Any:
-    """R13: the batches that count for the refusal share at `at`: started in the window, rows checked."""
+    """R13: the batches that count for the refusal share at `at`: started in the window, rows checked, not
+    a resubmission (its lines are counted with the batch whose refused rows they bring again)."""
     return (
         (Batch.started_at >= at - dt.timedelta(days=RECENT_DAYS))
         & (Batch.started_at <= at)
         & (_CHECKED_ROWS > 0)
+        & Batch.resubmission_of.is_(None)
     )
 
 
@@ -147,6 +163,31 @@ def _recent_batches(session: Session, at: dt.datetime) -> dict[str, tuple[int, i
         .group_by(Batch.resource_code)
     )
     return {code: (int(rec or 0), int(ref or 0), int(n or 0)) for code, rec, ref, n in session.execute(stmt)}
+
+
+def _corrected(session: Session, at: dt.datetime) -> dict[str, int]:
+    """R13: per resource, how many of the rows its recent batches refused were corrected since by a later
+    batch — counted as the batch page counts them (`store.batches.correction_counts`). Only a batch with a
+    later committed batch of its resource can have a corrected row, so only those are looked into."""
+    refusing = session.execute(
+        select(Batch.id, Batch.resource_code).where(_recent(at), Batch.refused > 0).order_by(Batch.id)
+    ).all()
+    if not refusing:
+        return {}
+    codes = sorted({str(code) for _, code in refusing})
+    newest = select(Batch.resource_code, func.max(Batch.id)).where(
+        Batch.resource_code.in_(codes), Batch.status == "committed"
+    )
+    latest = {str(code): int(n or 0) for code, n in session.execute(newest.group_by(Batch.resource_code))}
+    out: dict[str, int] = {}
+    for batch_id, code in refusing:
+        if latest.get(str(code), 0) <= int(batch_id):
+            continue  # nothing loaded since: nothing corrected
+        batch = session.get(Batch, batch_id)
+        if batch is not None:
+            fixed = store_batches.correction_counts(session, batch)["corrected"]
+            out[str(code)] = out.get(str(code), 0) + fixed
+    return out
 
 
 def refusing_batches(session: Session, code: str, at: dt.datetime, limit: int = 50) -> list[Batch]:
@@ -183,6 +224,7 @@ def resource_scores(
     at = at or now()
     checks = _latest_checks(session)
     recent = _recent_batches(session, at)
+    corrected = _corrected(session, at)
     labels = entry_labels(session, org_ids)
     not_kept = _not_maintained(session)
     out: list[ResourceScore] = []
@@ -193,9 +235,10 @@ def resource_scores(
         name, name_en, org = label.name, label.name_en, label.provider_org_id
         check = checks.get(res.resource_code)
         received, refused, n_batches = recent.get(res.resource_code, (0, 0, 0))
+        fixed = min(corrected.get(res.resource_code, 0), refused)
         records = check.records if check else res.row_count
         problem_records = check.problem_records if check else None
-        score = score_of(records, problem_records, received, refused)
+        score = score_of(records, problem_records, received, refused - fixed)
         if res.resource_code in not_kept:
             status = not_kept[res.resource_code]
         elif res.row_count == 0 and records == 0:
@@ -220,6 +263,7 @@ def resource_scores(
                 status=status,
                 batches=n_batches,
                 at=at,
+                corrected=fixed,
             )
         )
     return sorted(out, key=worst_first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -28,6 +29,7 @@ from gongshu.web.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_fail
 from gongshu.web.render import render
 
 STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("gongshu.web")
 
 
 def _is_api(request: Request) -> bool:
@@ -161,6 +163,70 @@ class RowApiFastPath:
             )
             response = await handle_gongshu_error(request, exc)
         await response(scope, receive, send)
+
+
+def internal_error(reference: str) -> GongshuError:
+    """R27 R28: the answer to an unexpected failure — a stable code and a short incident reference that
+    the operator finds in the log (with the traceback); never the exception's own text."""
+    return GongshuError(
+        "internal_error",
+        f"平台内部出错，请求未能完成。请稍后重试；如需联系运维单位，请提供事件编号 {reference}。",
+        "Something went wrong inside the platform and the request could not be completed. Try again "
+        f"later; if you contact the operator, quote the incident reference {reference}.",
+        status_code=500,
+        details={"reference": reference},
+    )
+
+
+def _internal_error_response(request: Request, reference: str) -> Response:
+    """R28: the styled error page in the page's language for a person at a browser; the API's error shape
+    (JSON) for the API, an API token and clients that ask for JSON."""
+    refusal = internal_error(reference)
+    lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
+    if _is_page(request):
+        try:
+            return _error_response(request, refusal)
+        except Exception:  # the page itself cannot be drawn (its layout needs what failed): plain words
+            log.exception("incident %s: the error page could not be rendered", reference)
+            text = f"<!doctype html><title>500</title><p>{refusal.message_zh}</p><p>{refusal.message_en}</p>"
+            return Response(text, status_code=500, media_type="text/html; charset=utf-8")
+    return JSONResponse({"error": refusal.to_dict(lang)}, status_code=500)
+
+
+class InternalErrorMiddleware:
+    """R27 R28: the catch-all for an unexpected exception — logged with its traceback under a short
+    incident reference, answered with the styled error page or the API's JSON error (code
+    `internal_error`, the reference, never the exception's text). The outermost layer (a pure ASGI
+    middleware, not an `exception_handler(Exception)`: Starlette re-raises after such a handler, and the
+    server then closes the keep-alive connection). An exception after the answer has begun cannot be
+    replaced: it goes on to the server, which ends that connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            reference = secrets.token_hex(4).upper()
+            log.error(
+                "incident %s: %s %s failed", reference, scope.get("method"), scope.get("path"), exc_info=exc
+            )
+            if started:
+                raise
+            response = _internal_error_response(Request(scope, receive), reference)
+            await response(scope, receive, send)
 
 
 _NUL_ESCAPE = b"\\u0000"
@@ -352,6 +418,10 @@ _VALIDATION_WORDS: dict[str, tuple[str, str]] = {
     "model_attributes_type": ("应为对象", "must be an object"),
     "extra_forbidden": ("不是可接受的参数", "is not an accepted field"),
 }
+_FILE_WORDS = (
+    "应为带文件名的上传文件（收到的部分没有文件名，请选择要上传的文件）",
+    "must be an uploaded file with a file name (the part sent has none; choose the file to upload)",
+)
 _QUOTES_INPUT = {"int_parsing", "int_from_float", "float_parsing", "decimal_parsing", "bool_parsing"}
 _QUOTES_INPUT |= {"enum", "literal_error", "date_parsing", "date_from_datetime_parsing", "datetime_parsing"}
 _QUOTES_INPUT |= {"datetime_from_date_parsing", "time_parsing", "uuid_parsing", "string_pattern_mismatch"}
@@ -367,6 +437,8 @@ def _validation_message(error: Mapping[str, Any], field: str) -> tuple[str, str]
     subject_zh = f"请求参数 {field} " if field else "请求"
     subject_en = f"Request field {field} " if field else "The request "
     words = _VALIDATION_WORDS.get(kind)
+    if kind == "value_error" and "Expected UploadFile" in str(error.get("msg", "")):
+        words = _FILE_WORDS  # a multipart part without a file name arrives as text, not as a file
     if words is None:
         return f"{subject_zh}的取值无效", f"{subject_en}is invalid: {error.get('msg', '')}"
     values = {key: str(value) for key, value in ctx.items()}
@@ -492,7 +564,8 @@ def create_app() -> FastAPI:
 
     app.add_middleware(PolicyBannerMiddleware)  # R30: pages warn while a lapsed policy is carried on
     app.add_middleware(RowApiFastPath)  # R19: token calls of the row API skip the routing layers
-    app.add_middleware(MetricsMiddleware)  # outermost: /metrics counts and times every request
+    app.add_middleware(MetricsMiddleware)  # /metrics counts and times every request
+    app.add_middleware(InternalErrorMiddleware)  # outermost: an unexpected exception is answered (R28)
 
     @app.exception_handler(GongshuError)
     async def _gongshu_error(request: Request, exc: GongshuError) -> Response:

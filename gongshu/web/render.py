@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from gongshu.kernel.access.policy import Action, held_anywhere
+from gongshu.kernel.identity.models import OrgKind
 from gongshu.kernel.timeutil import CHINA, as_utc
 from gongshu.web import i18n
 
@@ -66,6 +67,15 @@ def _may(actor: Any, action: str) -> bool:
     return held_anywhere(actor.role_names(), actor.org_kind, Action(action))
 
 
+def sees_policy_lapse(actor: Any) -> bool:
+    """R30 R5: the banner saying the regulation in force has expired (its rules carried on until a successor
+    policy is loaded) is for those who answer for it: the authority's staff and the administrators who load
+    policies — not the public, anonymous visitors or the departments' staff, who cannot act on it."""
+    if actor is None or getattr(actor, "is_anonymous", True):
+        return False
+    return actor.org_kind == OrgKind.AUTHORITY or _may(actor, Action.POLICY_LOAD)
+
+
 def context(request: Request, **extra: Any) -> dict[str, Any]:
     lang = lang_of(request)
     actor = getattr(request.state, "actor", None)
@@ -84,7 +94,7 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         if web_session is not None
         else (getattr(request.state, "csrf_cookie", None) or ""),
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
-        "policy_lapsed": getattr(request.state, "policy_lapsed", None),
+        "policy_lapsed": getattr(request.state, "policy_lapsed", None) if sees_policy_lapse(actor) else None,
         "error_detail": lambda error: error_detail(lang, error),
         "may": lambda action: _may(actor, action),
     }

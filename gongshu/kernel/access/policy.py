@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from gongshu.kernel.identity.models import OrgKind, Role
+from gongshu.kernel.identity.models import GOVERNMENT_KINDS, OrgKind, Role
 
 
 class Action(enum.StrEnum):
@@ -34,6 +34,10 @@ class Action(enum.StrEnum):
     # provider's data officers (their organisations), the authority's supervisors (every provider) and the
     # auditors — of the authority or the operator for every provider, of a department for its own.
     DATA_REPORTS_READ = "data.reports_read"
+    # R11 R12 R28: read the base data coverage (which statutory base resources are catalogued, aggregated
+    # and fresh) — a city-wide report for the staff of the departments, the authority and the operator,
+    # never for the public's accounts.
+    BASE_COVERAGE_READ = "base.coverage_read"
 
 
 PLATFORM_KINDS = frozenset({OrgKind.AUTHORITY, OrgKind.OPERATOR})
@@ -49,6 +53,10 @@ class Permission:
     platform_wide: bool = False
 
 
+# R11 R12 R28: every role held in a government organisation (a department, a public service
+# organisation, the authority, the operator, the municipal government) reads the base data coverage.
+BASE_COVERAGE = Permission(Action.BASE_COVERAGE_READ, GOVERNMENT_KINDS, True)
+
 ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
     Role.ADMIN: (
         Permission(Action.POLICY_LOAD, PLATFORM_KINDS, True),
@@ -58,22 +66,25 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
         Permission(Action.SUPERVISE, PLATFORM_KINDS, True),
         Permission(Action.EMERGENCY_MANAGE, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.DATA_REPORTS_READ, PLATFORM_KINDS, True),
+        BASE_COVERAGE,
     ),
-    Role.ORG_ADMIN: (Permission(Action.USER_MANAGE),),
+    Role.ORG_ADMIN: (Permission(Action.USER_MANAGE), BASE_COVERAGE),
     Role.AUDITOR: (
         Permission(Action.AUDIT_READ, PLATFORM_KINDS, True),
         Permission(Action.AUDIT_READ),
         # R26–R28: the auditor supervises read-only — the aggregation's reports, never an upload or a ruling.
         Permission(Action.DATA_REPORTS_READ, PLATFORM_KINDS, True),
         Permission(Action.DATA_REPORTS_READ),
+        BASE_COVERAGE,
     ),
-    Role.CATALOG_OFFICER: (Permission(Action.CATALOG_COMPILE),),
+    Role.CATALOG_OFFICER: (Permission(Action.CATALOG_COMPILE), BASE_COVERAGE),
     Role.DATA_OFFICER: (
         Permission(Action.DATA_INGEST),
         Permission(Action.DATA_MANAGE),
         Permission(Action.SHARING_APPLY),
         Permission(Action.GRANT_REVOKE),
         Permission(Action.DATA_REPORTS_READ),
+        BASE_COVERAGE,
     ),
     Role.REVIEWER: (
         Permission(Action.CATALOG_REVIEW, frozenset({OrgKind.AUTHORITY}), True),
@@ -82,13 +93,18 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
         Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.DATA_REPORTS_READ, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.SHARING_REVIEW),
+        BASE_COVERAGE,
     ),
-    Role.PRE_REVIEWER: (Permission(Action.OPEN_PRE_REVIEW, frozenset({OrgKind.OPERATOR}), True),),
+    Role.PRE_REVIEWER: (
+        Permission(Action.OPEN_PRE_REVIEW, frozenset({OrgKind.OPERATOR}), True),
+        BASE_COVERAGE,
+    ),
     Role.COORDINATOR: (
         Permission(Action.SUPERVISE, frozenset({OrgKind.AUTHORITY}), True),
         Permission(Action.DATA_REPORTS_READ, frozenset({OrgKind.AUTHORITY}), True),
+        BASE_COVERAGE,
     ),
-    Role.DECISION_MAKER: (),
+    Role.DECISION_MAKER: (BASE_COVERAGE,),
     Role.PUBLIC: (Permission(Action.OPEN_APPLY), Permission(Action.OBJECTION_FILE)),
 }
 

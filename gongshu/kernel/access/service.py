@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from gongshu.kernel.access.labels import refusal_messages
 from gongshu.kernel.access.models import Grant
 from gongshu.kernel.access.policy import ROLE_PERMISSIONS, Action
 from gongshu.kernel.audit.service import record
@@ -88,11 +89,8 @@ def require(session: Session, actor: Actor, action: Action | str, *, org_id: int
                 "无权操作其他单位的数据或事项",
                 "You may not act on another organisation's things",
             )
-        raise Forbidden(
-            decision.reason,
-            "当前账号没有执行此操作的权限",
-            f"Your account may not perform {Action(action).value}",
-        )
+        zh, en = refusal_messages(Action(action).value)  # R28: the action in words, never its code
+        raise Forbidden(decision.reason, zh, en)
     return decision
 
 

@@ -13,6 +13,14 @@ class Label(BaseModel):
     zh: str
     en: str
 
+    def english(self) -> str:
+        """R30: the English label as written. An English label with commas left unquoted in a YAML flow
+        mapping (`{zh: …, en: A, b, c}`) is cut at its commas: YAML reads the rest as keys without values,
+        in order. The shipped 2023 version was loaded so (four labels), and a loaded version never changes
+        content (its digest), so the label is joined back here, on reading."""
+        rest = [str(k) for k, v in (self.model_extra or {}).items() if v is None]
+        return ", ".join([self.en, *rest]) if rest else self.en
+
 
 class Deadline(Label):
     working_days: int = Field(ge=1, le=365)

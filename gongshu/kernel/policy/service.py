@@ -18,7 +18,7 @@ from gongshu.kernel.crypto.sm import sm3_hex
 from gongshu.kernel.errors import GongshuError, NotFound, ValidationFailed
 from gongshu.kernel.parsing import parse_error_zh
 from gongshu.kernel.policy.models import PolicyVersion
-from gongshu.kernel.policy.schema import PolicyDocument
+from gongshu.kernel.policy.schema import Label, PolicyDocument
 from gongshu.kernel.timeutil import today_china
 
 SHIPPED = Path(__file__).resolve().parent / "xiamen-2023.yaml"
@@ -55,7 +55,9 @@ class Policy:
         entry = table.get(key)
         if entry is None:
             return key
-        return str(entry.zh if lang.startswith("zh") else entry.en)
+        if lang.startswith("zh"):
+            return str(entry.zh)
+        return entry.english() if isinstance(entry, Label) else str(entry.en)
 
     def keys(self, group: str) -> list[str]:
         return list(getattr(self.doc, group).keys())

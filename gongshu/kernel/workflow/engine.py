@@ -54,6 +54,13 @@ DECISIONS = ("approve", "return", "reject", "escalate")
 DISPUTABLE = ("rejected", "returned")
 _PAST = {"approve": "approved", "return": "returned", "reject": "rejected", "escalate": "escalated"}
 _ZH = {"approve": "通过", "return": "退回", "reject": "不予通过", "escalate": "提请市人民政府决定"}
+# R28: a decision as the case page's button names it, for the messages that name a decision.
+_EN = {
+    "approve": "Approve",
+    "return": "Return for correction",
+    "reject": "Reject",
+    "escalate": "Escalate to the municipal government",
+}
 TITLE_MAX = 300
 REASONS_MAX = 2000
 """R17: the longest written reasons a decision, a withdrawal or a dispute holds, in characters (as long
@@ -273,7 +280,7 @@ def decide(session: Session, actor: Actor, case_id: int, decision: str, reasons:
     following = following_step(case, step)
     text = _bounded_reasons(reasons)
     if decision != "approve":
-        text = _require_reasons(text, f"“{_ZH[decision]}”", f"Decision {decision!r}")
+        text = _require_reasons(text, f"“{_ZH[decision]}”", f"“{_EN[decision]}”")
 
     step.state, step.decision, step.reasons = "done", decision, text or None
     step.decided_at, step.decided_by_user_id = now(), actor.user_id

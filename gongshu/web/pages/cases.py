@@ -154,6 +154,51 @@ CHAIN_HINTS = {
     "final": _("Required when refusing (R15, R17: the municipal government's decision is final)."),
 }
 GENERIC_HINT = _("Required when returning or rejecting (written reasons, {article}).")
+# R14 R28: on an objection's dispute chain the authority reviews the provider's reply to the objector.
+OBJECTION_CHAIN_HINTS = {
+    "coordination": _(
+        "Required when refusing or escalating (R14, R28: the authority reviews the provider's reply; if "
+        "that does not settle it, the municipal government decides)."
+    ),
+    "final": _("Required when refusing (R14, R28: the municipal government's decision is final)."),
+}
+
+
+@dataclass(frozen=True)
+class DisputeOffer:
+    """What the applicant is offered against a refusal, worded for the kind of case: its heading, what
+    happens next, the articles it rests on, the button, and the feedback once submitted (msgids)."""
+
+    heading: str
+    explanation: str
+    articles: str
+    button: str
+    done: str
+
+
+# R15 R17: a refusal to share (or a catalog decision) is disputed: the authority coordinates, then the
+# municipal government decides.
+DISPUTE_OFFER = DisputeOffer(
+    _("Dispute this decision"),
+    _("The authority will coordinate; if that fails, the municipal government decides."),
+    "R15, R17",
+    _("Dispute"),
+    _("Your dispute has been submitted: {step}."),
+)
+# R14 R28: a refused objection is the provider's reply, which the objector asks the authority to review
+# (申请主管部门复核); the authority supervises the handling of objections.
+DISPUTE_OFFERS = {
+    "objection": DisputeOffer(
+        _("Ask the authority to review the provider's reply"),
+        _(
+            "The big-data authority reviews the provider's reply to your objection; if that does not settle "
+            "it, the municipal government decides. Say why the reply is wrong and add any further evidence."
+        ),
+        "R14, R28",
+        _("Request a review"),
+        _("Your request for a review has been submitted: {step}."),
+    ),
+}
 
 # The applicant's side as the page names it (R28): organisations apply; a person applies or objects.
 PARTY_LABELS = {
@@ -590,6 +635,8 @@ def reasons_hint(pol: Any, case: Case) -> tuple[str, str]:
     if step is not None and is_escalation_step(pol, step):
         following = following_step(case, step)
         final = following is None or not is_escalation_step(pol, following)
+        if case.kind in OBJECTION_KINDS:  # R14 R28: the authority reviews the provider's reply
+            return OBJECTION_CHAIN_HINTS["final" if final else "coordination"], "R14 R28"
         return CHAIN_HINTS["final" if final else "coordination"], "R15 R17"
     declared = pol.doc.workflow_kinds.get(case.kind)
     article = declared.article if declared is not None else ""
@@ -605,11 +652,19 @@ def party_of(view: inbox.CaseView) -> str:
     return "objector" if view.case.kind in OBJECTION_KINDS else "person"
 
 
-def done_label(done: str | None, active: inbox.StepView | None) -> str | None:
-    """The feedback after an action, precise per action ("Withdrawn.", "File uploaded."…)."""
+def dispute_offer(case: Case) -> DisputeOffer:
+    """R15 R17, R14 R28: the offer against a refusal as the kind of case words it."""
+    return DISPUTE_OFFERS.get(case.kind, DISPUTE_OFFER)
+
+
+def done_label(
+    done: str | None, active: inbox.StepView | None, offer: DisputeOffer = DISPUTE_OFFER
+) -> str | None:
+    """The feedback after an action, precise per action ("Withdrawn.", "File uploaded."…); a dispute's in
+    the words of the kind's offer."""
     if not done:
         return None
-    label = DONE_LABELS.get(done, DONE_FALLBACK)
+    label = offer.done if done == "dispute" else DONE_LABELS.get(done, DONE_FALLBACK)
     return DONE_FALLBACK if "{step}" in label and active is None else label
 
 
@@ -619,6 +674,7 @@ def _page_context(session: Any, actor: Actor, view: inbox.CaseView, done: str | 
     hint, article = reasons_hint(pol, case)
     active = next((sv for sv in view.steps if sv.step.state == "active"), None)
     roles = actor.role_names()
+    offer = dispute_offer(case)
     return {
         "subject": describe_subject(session, case, pol),
         "history_rows": history_rows(view.events, view.steps, case.kind in OBJECTION_KINDS),
@@ -632,7 +688,8 @@ def _page_context(session: Any, actor: Actor, view: inbox.CaseView, done: str | 
         # R28: the way back — the inbox for those who handle steps, the applicant's own list for its side.
         "show_inbox": bool(roles - {"public", "auditor"}),
         "show_my_cases": actor.acts_for(case.applicant_org_id) and not is_read_only(actor),
-        "done_label": done_label(done, active),
+        "dispute_offer": offer,
+        "done_label": done_label(done, active, offer),
         "done_step": active,
     }
 
