@@ -344,7 +344,13 @@ def binary_floor(url: str, path: Path) -> tuple[float, float]:
     del rows
     engine = db.get_engine(url)
     table = tables.data_table("floor_binary", ITEMS, "id_number")
-    lineage = {"_batch_id": "1", "_source": "'upload'", "_ingested_at": "now()", "_updated_at": "now()"}
+    lineage = {
+        "_batch_id": "1",
+        "_source": "'upload'",
+        "_ingested_at": "now()",
+        "_updated_at": "now()",
+        "_row_hash": "''",
+    }
     with engine.begin() as conn:
         tables.create(conn, table)
         conn.exec_driver_sql("ALTER TABLE floor_binary DROP CONSTRAINT floor_binary_pkey")
