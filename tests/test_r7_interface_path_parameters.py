@@ -202,6 +202,19 @@ def test_r7_a_call_without_any_parameter_is_refused_before_the_department(
     assert ok.status_code == 200 and dept.calls == [f"/v1/records?id_number={IDS[0]}"]
 
 
+def test_r26_a_refused_caller_learns_nothing_of_the_parameters(c: dict[str, Any], dept: Department) -> None:
+    """R26: the access decision comes before the parameters are checked — a caller without a grant is
+    refused as such, not told which parameters the interface takes; the department is not called."""
+    assert _put(_client(c, "civil_clerk"), c, dept, "/records").status_code == 200
+    _confirm(c)
+    with session_scope() as s:
+        s.execute(Grant.__table__.delete())
+    police = _client(c, "police_data")
+    resp = police.get(f"/api/v1/data/{c['code']}/interface", params={"scenario": SCENARIO})
+    assert resp.status_code == 403, resp.text
+    assert "id_number" not in resp.text and dept.calls == []
+
+
 def test_r7_a_template_registered_before_the_checks_is_refused_without_calling(
     c: dict[str, Any], dept: Department
 ) -> None:

@@ -304,18 +304,19 @@ def ingest_source(
 
 def batch_error(exc: BaseException, batch_id: int) -> dict[str, Any]:
     """R7 R13: what a failed batch keeps as its error (shown to its provider, by the API and the pages):
-    ours as raised; a database's, unexpected, as the generic `ingest.internal_error` — never the
-    driver's text, which may hold the statement and its values (it goes to the log); anything else by
-    its kind and text."""
+    ours as raised; a database's, unexpected, as the generic `ingest.internal_error`; anything else as
+    `ingest.failed` — never the exception's own text, which may hold a statement, its values or a path
+    of the server (it goes to the log)."""
     if isinstance(exc, GongshuError):
         return {**exc.to_dict(), "message_en": exc.message_en}
     if isinstance(exc, DATABASE_ERRORS):
         log.error("batch %s failed on a database error", batch_id, exc_info=exc)
         return dict(INTERNAL_ERROR)
+    log.error("batch %s failed", batch_id, exc_info=exc)
     return {
         "code": "ingest.failed",
         "message": "批次加载失败，数据未作任何改变",
-        "message_en": f"The batch failed; no data was changed ({type(exc).__name__}: {exc})"[:500],
+        "message_en": "The batch failed; no data was changed",
     }
 
 

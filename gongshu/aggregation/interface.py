@@ -382,6 +382,15 @@ def call_interface(
             "该资源的服务接口尚未经主管部门确认",
             "The resource's service interface is not confirmed by the authority",
         )
+    # R26: the decision comes first — a refused caller learns nothing of the interface's parameters.
+    decision = enforce_data(
+        session,
+        actor,
+        catalog_data_view.data_resource(session, entry.resource_code),
+        scenario=scenario,
+        method="api",
+        path=f"/api/v1/data/{code}/interface",
+    )
     clean = {str(k): str(v) for k, v in params.items()}
     extra = sorted(set(clean) - set(row.params))
     if extra:
@@ -393,14 +402,6 @@ def call_interface(
         )
     fields = _registered_fields(row)
     _required(row, fields, clean)
-    decision = enforce_data(
-        session,
-        actor,
-        catalog_data_view.data_resource(session, entry.resource_code),
-        scenario=scenario,
-        method="api",
-        path=f"/api/v1/data/{code}/interface",
-    )
     rows = _project(_forward(row, fields, clean), decision)
     record(
         session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import CursorResult, Table, Text, bindparam, cast, func, select
@@ -225,12 +226,21 @@ def _current_row(session: Session, resource_code: str, record_key: str) -> dict[
     table = table_of(res)
     col = table.c[res.key_item]
     key: Any = record_key
-    try:
-        if col.type.python_type is int:
+    kind = col.type.python_type
+    try:  # the key as its column holds it: a text that is no such value names no record
+        if kind is int:
             key = int(record_key)
-        elif col.type.python_type is dt.date:
+        elif kind is Decimal:
+            key = Decimal(record_key)
+            if not key.is_finite():
+                return None
+        elif kind is dt.datetime:
+            key = dt.datetime.fromisoformat(record_key)
+        elif kind is dt.date:
             key = dt.date.fromisoformat(record_key)
-    except ValueError:
+        elif kind is bool:
+            key = {"1": True, "true": True, "0": False, "false": False}[record_key.strip().lower()]
+    except (ValueError, ArithmeticError, KeyError):
         return None
     row = session.execute(select(table).where(col == key)).first()
     return dict(row._mapping) if row is not None else None
