@@ -288,3 +288,13 @@ def test_r28_wide_tables_scroll_in_their_card_and_the_full_confirmation_follows_
     assert measured["wrap"][0] > measured["wrap"][1], measured  # the table scrolls inside its card
     assert measured["idLines"] == 1, measured  # an identifier on one line
     assert measured["wordWidth"] >= measured["administration"] * 0.9, measured  # no word cut in two
+
+
+def test_r28_every_action_of_the_decision_point_has_words() -> None:
+    """R28: a refusal names the action in words in both languages — every action the access decision
+    point knows has them (a new action without words would be told as "do this")."""
+    from gongshu.kernel.access.labels import ACTION_LABELS
+    from gongshu.kernel.access.policy import Action
+
+    assert {a.value for a in Action} <= set(ACTION_LABELS)
+    assert all(zh and en for zh, en in ACTION_LABELS.values())
