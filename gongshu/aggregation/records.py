@@ -389,10 +389,38 @@ def record_view(session: Session, actor: Actor, code: str, key: str) -> RecordVi
         object_type="resource",
         object_id=code,
         scenario="R13 记录及变更历史查询",
-        subject_keys=[value],
+        subject_keys=_subjects(items, str(info["key_item"]), value, values, history),
         detail={"via": VIA, "basis": basis, "found": view.found, "events": len(history)},
     )
     return view
+
+
+def _subjects(
+    items: list[dict[str, Any]],
+    key_item: str,
+    key: str,
+    values: dict[str, Any] | None,
+    history: list[HistoryLine],
+) -> list[str]:
+    """R26: whom the look-up showed — the ID numbers and USCCs among the record's values now and in its
+    history (before and after), so each person or company finds the look-up among the reads of their
+    data; the key itself when it is one (a key of another kind is no person's)."""
+    kinds = {str(i["name"]): str(i.get("data_type")) for i in items}
+    subject_items = {n for n, t in kinds.items() if t in ("id_number", "uscc")}
+    found: list[str] = [key] if key_item in subject_items else []
+    shown = [values or {}]
+    for line in history:
+        for change in line.changes:
+            name = str((change.item or {}).get("name", ""))
+            if name in subject_items:
+                shown.append({name: change.before})
+                shown.append({name: change.after})
+    for row in shown:
+        for name in subject_items:
+            value = row.get(name)
+            if value and str(value) not in found:
+                found.append(str(value))
+    return found
 
 
 def as_json(view: RecordView) -> dict[str, Any]:
