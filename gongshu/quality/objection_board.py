@@ -13,13 +13,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gongshu.catalog.data_view import EntryLabel, entry_label
-from gongshu.kernel.access.policy import Action
-from gongshu.kernel.access.service import decide
-from gongshu.kernel.errors import Forbidden
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.timeutil import as_utc, now, today_china
@@ -140,30 +137,19 @@ class ObjectionBoard:
 
 
 def board_scope(session: Session, actor: Actor) -> frozenset[int] | None:
-    """R14 R28: whose objections the actor may list — every provider's for the authority's supervisors and
-    the platform's auditors (None), their own organisations' for a provider's data officers or a
-    department's auditor: the access decision of the list of rulings (DATA_REPORTS_READ). Anyone else (the
-    objector, an officer without a data role) is refused, and sees no objection of any organisation."""
-    decision = decide(session, actor, Action.DATA_REPORTS_READ)
-    if not decision.allowed:
-        raise Forbidden(
+    """R14 R28: whose objections the actor may list — the access decision of the list of rulings
+    (`rulings.board_scope`). Anyone else (the objector, an officer without a data role) is refused, and
+    sees no objection of any organisation."""
+    return rulings.board_scope(
+        session,
+        actor,
+        (
             "quality.objections_forbidden",
             "只有主管部门、数据提供单位的数据专员和审计员可查看数据异议的办理情况",
             "Only the authority, the providers' data officers and the auditors may see how objections are "
             "handled",
-        )
-    return decision.org_scope
-
-
-def _scoped(scope: frozenset[int] | None, provider: int | None) -> list[ColumnElement[bool]]:
-    """The conditions on a case for the providers within `scope` (None: every provider) and, when one is
-    chosen, for that `provider`."""
-    conditions: list[ColumnElement[bool]] = []
-    if scope is not None:
-        conditions.append(Case.parties["provider"].as_integer().in_(sorted(scope)))
-    if provider is not None:
-        conditions.append(Case.parties["provider"].as_integer() == provider)
-    return conditions
+        ),
+    )
 
 
 def parse_filters(provider: str | None, state: str | None) -> tuple[int | None, SlaState | None]:
@@ -230,7 +216,7 @@ def board(
         )
 
     cases = session.scalars(
-        select(Case).where(Case.kind == KIND, Case.status == "in_review", *_scoped(scope, None))
+        select(Case).where(Case.kind == KIND, Case.status == "in_review", *rulings.provider_conditions(scope))
     ).all()
     every: list[ObjectionLine] = []
     for case in cases:
@@ -259,7 +245,9 @@ def board(
         for _, case in session.execute(
             select(rulings.RulingExecution, Case)
             .join(Case, Case.id == rulings.RulingExecution.case_id)
-            .where(rulings.RulingExecution.executed_at.is_(None), *_scoped(scope, provider))
+            .where(
+                rulings.RulingExecution.executed_at.is_(None), *rulings.provider_conditions(scope, provider)
+            )
         ).all()
         if rulings.ruling_pending(case)
     ]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, Select, select
+from sqlalchemy import ForeignKey, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from gongshu.catalog.data_view import EntryLabel, entry_label
 from gongshu.kernel.access.policy import Action
@@ -209,29 +210,38 @@ class RulingsBoard:
     at: dt.datetime
 
 
-def board_scope(session: Session, actor: Actor) -> frozenset[int] | None:
-    """R14 R28: whose rulings the actor may list — every provider's for the authority's supervisors and
-    the platform's auditors (None), their own organisations' for a provider's data officers or a
-    department's auditor: those the access decision point lets read the quality reports
-    (DATA_REPORTS_READ), as the neighbouring quality pages. Anyone else (the public, an officer without
-    a data role) is refused."""
+RULINGS_FORBIDDEN = (
+    "quality.rulings_forbidden",
+    "只有主管部门、数据提供单位的数据专员和审计员可查看待执行的裁定",
+    "Only the authority, the providers' data officers and the auditors may see the rulings awaiting execution",
+)
+
+
+def board_scope(
+    session: Session, actor: Actor, refusal: tuple[str, str, str] = RULINGS_FORBIDDEN
+) -> frozenset[int] | None:
+    """R14 R28: whose cases (rulings, objections) the actor may list — every provider's for the
+    authority's supervisors and the platform's auditors (None), their own organisations' for a provider's
+    data officers or a department's auditor: those the access decision point lets read the quality
+    reports (DATA_REPORTS_READ), as the neighbouring quality pages. Anyone else (the public, an officer
+    without a data role) is refused with `refusal` (code, Chinese, English)."""
     decision = decide(session, actor, Action.DATA_REPORTS_READ)
     if not decision.allowed:
-        raise Forbidden(
-            "quality.rulings_forbidden",
-            "只有主管部门、数据提供单位的数据专员和审计员可查看待执行的裁定",
-            "Only the authority, the providers' data officers and the auditors may see the rulings awaiting "
-            "execution",
-        )
+        raise Forbidden(*refusal)
     return decision.org_scope
 
 
-def _scoped(
-    query: Select[RulingExecution, Case], scope: frozenset[int] | None
-) -> Select[RulingExecution, Case]:
-    if scope is None:
-        return query
-    return query.where(Case.parties["provider"].as_integer().in_(sorted(scope)))
+def provider_conditions(
+    scope: frozenset[int] | None, provider: int | None = None
+) -> list[ColumnElement[bool]]:
+    """The conditions on a case for the providers within `scope` (None: every provider) and, when one is
+    chosen, for that `provider`."""
+    conditions: list[ColumnElement[bool]] = []
+    if scope is not None:
+        conditions.append(Case.parties["provider"].as_integer().in_(sorted(scope)))
+    if provider is not None:
+        conditions.append(Case.parties["provider"].as_integer() == provider)
+    return conditions
 
 
 def board(
@@ -272,13 +282,15 @@ def board(
             may_execute=pending and actor.has_role("data_officer", provider),
         )
 
-    waiting = session.execute(_scoped(base.where(RulingExecution.executed_at.is_(None)), scope)).all()
+    waiting = session.execute(
+        base.where(RulingExecution.executed_at.is_(None), *provider_conditions(scope))
+    ).all()
     pending = sorted(
         (line(row, case, True) for row, case in waiting if ruling_pending(case)),
         key=lambda r: (r.clock.due_on, r.clock.start_day, r.case_id),
     )
     done = session.execute(
-        _scoped(base.where(RulingExecution.executed_at.is_not(None)), scope)
+        base.where(RulingExecution.executed_at.is_not(None), *provider_conditions(scope))
         .order_by(RulingExecution.executed_at.desc(), RulingExecution.case_id.desc())
         .limit(recent)
     ).all()
