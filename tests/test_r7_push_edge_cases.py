@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from store_fixtures import HEADER, IDS, publish, store_city
 
 from gongshu.aggregation import ingest
+from gongshu.aggregation.push_body import MAX_DEPTH
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import ValidationFailed
 from gongshu.kernel.identity import tokens
@@ -199,7 +200,7 @@ def test_r7_malformed_push_bodies_are_refused_with_codes_and_store_nothing(
     deep_line = b'{"full_name": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001
     got = client.post(url, content=deep_line, headers={**KEY, **ND})
     assert _error(got) == (422, "push.json_too_deep") and got.json()["error"]["details"]["line"] == 1
-    nested = {"records": [_rec(0, full_name=json.loads("[" * 40 + "]" * 40))]}
+    nested = {"records": [_rec(0, full_name=json.loads("[" * (MAX_DEPTH + 8) + "]" * (MAX_DEPTH + 8)))]}
     assert _error(client.post(url, json=nested, headers=KEY)) == (422, "push.json_too_deep")
     nan = b'{"records": [{"id_number": "%s", "allowance": NaN}]}' % IDS[0].encode()
     assert _error(client.post(url, content=nan, headers=as_json)) == (422, "push.json_malformed")

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
+from gongshu.aggregation.readers import JSON_MAX_DEPTH
 from gongshu.kernel.config import get_settings
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 
@@ -21,9 +22,10 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 NDJSON_TYPES = (NDJSON, "application/jsonl")
 """R7: the media types of an NDJSON push (one JSON object a line)."""
-MAX_DEPTH = 32
-"""R7: how deeply a pushed JSON text (a JSON body, an NDJSON line) may nest objects and lists: records are
-flat, and a value that is an object or list is kept as its JSON text."""
+MAX_DEPTH = JSON_MAX_DEPTH
+"""R7: how deeply a pushed JSON text (a JSON body, an NDJSON line) may nest objects and lists — the same
+limit as a JSON Lines file's record (`readers.JSON_MAX_DEPTH`): records are flat, and a value that is an
+object or list is kept as its JSON text."""
 
 
 def body_format(content_type: str | None) -> str:
