@@ -20,9 +20,10 @@ from gongshu.catalog.data_view import EntryLabel, entry_label
 from gongshu.kernel.identity.actor import Actor
 from gongshu.kernel.identity.models import Organisation
 from gongshu.kernel.timeutil import as_utc, now, today_china
+from gongshu.kernel.workflow.inbox import StepView, open_step_view
 from gongshu.kernel.workflow.models import Case
-from gongshu.kernel.workflow.sla import SlaState, due_state, working_days_left
-from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of, step_label
+from gongshu.kernel.workflow.sla import SlaState
+from gongshu.kernel.workflow.steps import active_step, is_escalation_step, policy_of
 from gongshu.quality import rulings
 from gongshu.quality.objections import KIND, item_label
 from gongshu.store import service as store
@@ -30,42 +31,6 @@ from gongshu.store import service as store
 # R14 R28: what the list may be narrowed to — where an open objection stands against its step's due day.
 STATES: tuple[SlaState, ...] = ("overdue", "due_soon", "on_time")
 Stage = Literal["handling", "disputed"]
-
-
-@dataclass(frozen=True)
-class StepClock:
-    """R14 (R15 R17 on dispute): the open step of an objection on the working-day clock — who holds it (the
-    step's name from the policy), its due day (provisional while that year's holiday notice is missing),
-    its working days, where it stands and the working days left (0: due today; negative: overdue)."""
-
-    step_zh: str
-    step_en: str
-    due_on: dt.date | None
-    provisional: bool
-    working_days: int | None
-    state: SlaState
-    days_left: int | None
-
-    def step(self, lang: str) -> str:
-        return self.step_zh if lang.startswith("zh") else self.step_en
-
-
-def step_clock(session: Session, case: Case, at: dt.datetime | None = None) -> StepClock | None:
-    """R14: the clock of the objection's open step (the provider's reply, or on dispute the authority's
-    coordination or the municipal government's decision); None once the case is closed."""
-    step = active_step(case)
-    if case.status != "in_review" or step is None:
-        return None
-    zh, en = step_label(policy_of(session, case), case, step)
-    return StepClock(
-        step_zh=zh,
-        step_en=en or zh,
-        due_on=step.due_on,
-        provisional=bool(step.due_provisional),
-        working_days=step.working_days,
-        state=due_state(session, step.due_on, at),
-        days_left=working_days_left(session, step.due_on, at),
-    )
 
 
 @dataclass(frozen=True)
@@ -87,7 +52,7 @@ class ObjectionLine:
     field_en: str
     filed_on: dt.date
     stage: Stage
-    clock: StepClock
+    clock: StepView
     may_handle: bool = False
 
     def resource(self, lang: str) -> str:
@@ -184,7 +149,7 @@ def board(
             orgs[org_id] = session.get(Organisation, org_id)
         return orgs[org_id]
 
-    def line(case: Case, clock: StepClock) -> ObjectionLine:
+    def line(case: Case, clock: StepView) -> ObjectionLine:
         p = case.payload
         code = str(p.get("resource_code") or "")
         if code not in labels:
@@ -220,7 +185,7 @@ def board(
     ).all()
     every: list[ObjectionLine] = []
     for case in cases:
-        clock = step_clock(session, case, at)
+        clock = open_step_view(session, case, at)
         if clock is not None:
             every.append(line(case, clock))
     providers = sorted(
@@ -237,8 +202,8 @@ def board(
     )
     chosen = [o for o in every if provider is None or o.provider_id == provider]
     shown = sorted(
-        (o for o in chosen if state is None or o.clock.state == state),
-        key=lambda o: (o.clock.state != "overdue", o.clock.due_on or dt.date.max, o.case_id),
+        (o for o in chosen if state is None or o.clock.sla == state),
+        key=lambda o: (o.clock.sla != "overdue", o.clock.due_on or dt.date.max, o.case_id),
     )
     pending = [
         case
@@ -254,8 +219,8 @@ def board(
     clocks = [rulings.clock_of(session, case, at) for case in pending]
     counts = Counts(
         open=len(chosen),
-        due_soon=sum(o.clock.state == "due_soon" for o in chosen),
-        overdue=sum(o.clock.state == "overdue" for o in chosen),
+        due_soon=sum(o.clock.sla == "due_soon" for o in chosen),
+        overdue=sum(o.clock.sla == "overdue" for o in chosen),
         rulings_pending=len(pending),
         rulings_overdue=sum(c is not None and c.overdue for c in clocks),
     )

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from gongshu.kernel.db import read_scope, session_scope
 from gongshu.kernel.errors import GongshuError, ValidationFailed
 from gongshu.kernel.identity.actor import Actor
+from gongshu.kernel.workflow.inbox import open_step_view
 from gongshu.quality import objection_board, objections, read_groups, rulings
 from gongshu.web.deps import csrf_protect, require_actor
 from gongshu.web.pages.cases import SLA_LABELS, STATUS_LABELS, case_panel, china_time, viewable_case_ids
@@ -143,7 +144,7 @@ def _handling(
             request,
             "quality/objection_handling.html",
             status_code=status,
-            reply=objection_board.step_clock(s, view["case"]),  # R14: the open step's due day and state
+            reply=open_step_view(s, view["case"]),  # R14: the open step's due day and state
             statuses=STATUS_LABELS,
             error=error.message(lang_of(request)) if error else "",
             error_field=error.field if error else "",

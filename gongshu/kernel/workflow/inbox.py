@@ -130,6 +130,29 @@ class StepView:
     def label(self, lang: str) -> str:
         return self.label_zh if lang.startswith("zh") else self.label_en
 
+    @property
+    def due_on(self) -> dt.date | None:
+        return self.step.due_on
+
+    @property
+    def provisional(self) -> bool:
+        """The due day counts a year whose holiday notice is not loaded yet (R28: it may move)."""
+        return bool(self.step.due_provisional)
+
+    @property
+    def working_days(self) -> int | None:
+        return self.step.working_days
+
+
+def open_step_view(session: Session, case: Case, at: dt.datetime | None = None) -> StepView | None:
+    """The case's open step with its name from the policy and its service level (R17 R14 R23); None
+    once the case is no longer in review."""
+    step = next((s for s in case.steps if s.state == "active"), None)
+    if step is None or case.status != "in_review":
+        return None
+    zh, en = step_label(policy_of(session, case), case, step)
+    return StepView(step, zh, en, sla_state(session, step, at), days_left(session, step, at))
+
 
 @dataclass(frozen=True)
 class CaseSummary:
@@ -150,14 +173,7 @@ def summaries(session: Session, cases: list[Case], at: dt.datetime | None = None
     for case in cases:
         pol = policy_of(session, case)
         kind_zh, kind_en = kind_label(pol, case.kind)
-        open_step = next((s for s in case.steps if s.state == "active"), None)
-        view = None
-        if open_step is not None and case.status == "in_review":
-            zh, en = step_label(pol, case, open_step)
-            view = StepView(
-                open_step, zh, en, sla_state(session, open_step, at), days_left(session, open_step, at)
-            )
-        out.append(CaseSummary(case, kind_zh, kind_en, view))
+        out.append(CaseSummary(case, kind_zh, kind_en, open_step_view(session, case, at)))
     return out
 
 
